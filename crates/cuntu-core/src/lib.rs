@@ -1,0 +1,20 @@
+//! Domain types and pure algorithms of cuntu.
+//!
+//! This crate does no I/O: no files, no network, no SQL, no async. Everything here is a
+//! function of its inputs, so it is tested with plain unit tests and reused by the store,
+//! the GDAL reader and the server alike.
+
+pub mod area;
+pub mod demo;
+pub mod error;
+pub mod feature;
+pub mod gridding;
+pub mod index;
+pub mod layers;
+pub mod metric;
+pub mod tile;
+
+pub use area::{AreaKind, AreaRef};
+pub use error::CoreError;
+pub use index::AreaIndex;
+pub use tile::TileCoord;
