@@ -1,0 +1,2 @@
+-- Spatial types and functions. Everything else stands on this.
+CREATE EXTENSION IF NOT EXISTS postgis;
