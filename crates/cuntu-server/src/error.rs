@@ -1,0 +1,172 @@
+//! One error type for the whole HTTP surface, turned into a response in one place.
+//!
+//! Every error carries its message in both languages; the `localize` middleware, which knows
+//! the request's `Accept-Language`, writes the body in the one the client reads. Database
+//! details never reach the client: they are logged.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cuntu_store::StoreError;
+use serde::Serialize;
+
+use crate::i18n::Lang;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    UnknownLayer(String),
+    BadTile {
+        z: String,
+        x: String,
+        y: String,
+        reason: String,
+    },
+    BadQuery {
+        zh: String,
+        en: String,
+    },
+    NotFound {
+        what_zh: String,
+        what_en: String,
+    },
+    Rule(String),
+    DatabaseUnavailable,
+    Internal,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ErrorDetail {
+    status: u16,
+    code: &'static str,
+    message: String,
+}
+
+/// Both versions of an error's message, left in the response for `localize`.
+#[derive(Debug, Clone)]
+struct Localized {
+    status: StatusCode,
+    code: &'static str,
+    zh: String,
+    en: String,
+}
+
+impl ApiError {
+    fn parts(&self) -> Localized {
+        let (status, code, zh, en) = match self {
+            ApiError::UnknownLayer(id) => {
+                let known: Vec<&str> = cuntu_core::layers::LAYERS.iter().map(|l| l.id).collect();
+                let known = known.join(", ");
+                (
+                    StatusCode::NOT_FOUND,
+                    "unknown_layer",
+                    format!("没有名为“{id}”的图层。可用的图层：{known}"),
+                    format!("There is no layer '{id}'. Layers: {known}"),
+                )
+            }
+            ApiError::BadTile { z, x, y, reason } => (
+                StatusCode::BAD_REQUEST,
+                "bad_tile",
+                format!("瓦片 {z}/{x}/{y} 不存在：缩放级别须为 0 到 {max} 的整数，x、y 须为小于 2^z 的非负整数（{reason}）", max = cuntu_core::tile::MAX_ZOOM),
+                format!("Tile {z}/{x}/{y} does not exist: zoom must be an integer 0..{max}, x and y non-negative integers below 2^zoom ({reason})", max = cuntu_core::tile::MAX_ZOOM),
+            ),
+            ApiError::BadQuery { zh, en } => (StatusCode::BAD_REQUEST, "bad_request", zh.clone(), en.clone()),
+            ApiError::NotFound { what_zh, what_en } => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("找不到{what_zh}"),
+                format!("{what_en} not found"),
+            ),
+            ApiError::Rule(message) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rule_violated",
+                format!("数据不符合规则：{message}"),
+                format!("The data breaks a rule: {message}"),
+            ),
+            ApiError::DatabaseUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "数据库暂时无法连接，请稍后重试；服务会自动恢复。".to_string(),
+                "The database cannot be reached right now; try again shortly. The service recovers by itself.".to_string(),
+            ),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "服务器内部错误，已记录日志。".to_string(),
+                "Internal server error; it has been logged.".to_string(),
+            ),
+        };
+        Localized {
+            status,
+            code,
+            zh,
+            en,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(source) => {
+                tracing::warn!("database unavailable: {source}");
+                ApiError::DatabaseUnavailable
+            }
+            StoreError::Rule { message, .. } => ApiError::Rule(message),
+            StoreError::NotFound => ApiError::NotFound {
+                what_zh: "该对象".into(),
+                what_en: "The object".into(),
+            },
+            other => {
+                tracing::error!("store error: {other}");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+fn body(status: StatusCode, code: &'static str, message: String) -> Response {
+    let json = serde_json::to_vec(&ErrorBody {
+        error: ErrorDetail {
+            status: status.as_u16(),
+            code,
+            message,
+        },
+    })
+    .unwrap_or_default();
+    let mut response = (status, json).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let parts = self.parts();
+        let mut response = body(parts.status, parts.code, parts.zh.clone());
+        response.extensions_mut().insert(parts);
+        response
+    }
+}
+
+/// Middleware: rewrites an `ApiError` body in the language the request asked for.
+pub async fn localize(request: Request, next: Next) -> Response {
+    let lang = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(Lang::from_accept_language)
+        .unwrap_or(Lang::Zh);
+    let response = next.run(request).await;
+    match (lang, response.extensions().get::<Localized>()) {
+        (Lang::En, Some(parts)) => body(parts.status, parts.code, parts.en.clone()),
+        _ => response,
+    }
+}

@@ -1,0 +1,91 @@
+//! The HTTP face of cuntu: axum routes over the store and the in-memory index.
+//!
+//! Request → extractors (language; later: who is asking, what scope) → thin handler →
+//! core (pure decisions) / store (one transaction) → response. Errors are one type,
+//! `ApiError`, turned into HTTP once, with messages in the request's language.
+
+mod error;
+mod i18n;
+pub mod index;
+mod routes;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cuntu_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::RwLock;
+
+pub use error::ApiError;
+pub use i18n::Lang;
+pub use index::MapIndex;
+
+/// What every handler shares: the store, the R-tree cache, where the web build is.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub index: Arc<RwLock<MapIndex>>,
+    pub web_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    pub web_dir: PathBuf,
+}
+
+/// Builds the state: loads the index from the database (waiting for it if it is not up
+/// yet) after subscribing to changes, so that no change falls between the two.
+pub async fn prepare(store: Store, web_dir: PathBuf) -> Result<AppState, cuntu_store::StoreError> {
+    let listener = wait_for(|| store.listen()).await;
+    let index = wait_for(|| MapIndex::load(&store)).await;
+    let state = AppState {
+        store: store.clone(),
+        index: Arc::new(RwLock::new(index)),
+        web_dir,
+    };
+    tokio::spawn(index::follow_changes(store, state.index.clone(), listener));
+    Ok(state)
+}
+
+async fn wait_for<T, F, Fut>(mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, cuntu_store::StoreError>>,
+{
+    let mut warned = false;
+    loop {
+        match attempt().await {
+            Ok(v) => return v,
+            Err(e) => {
+                if !warned {
+                    tracing::warn!("waiting for the database: {e}");
+                    warned = true;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+pub fn router(state: AppState) -> axum::Router {
+    routes::router(state)
+}
+
+/// Serves until the process is stopped. Prints the address once it accepts connections.
+pub async fn serve(store: Store, config: ServerConfig) -> std::io::Result<()> {
+    if !config.web_dir.join("index.html").exists() {
+        tracing::warn!(
+            "no web build at {}: run `make web` (the API and tiles work without it)",
+            config.web_dir.display()
+        );
+    }
+    let state = prepare(store, config.web_dir.clone())
+        .await
+        .map_err(std::io::Error::other)?;
+    let listener = TcpListener::bind(config.addr).await?;
+    println!("cuntu listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, router(state)).await
+}

@@ -1,0 +1,43 @@
+//! One router per resource, merged here; the web build is served for everything else.
+
+mod api;
+mod health;
+mod tiles;
+
+use axum::http::{header, HeaderValue, Uri};
+use axum::routing::get;
+use axum::{middleware, Router};
+use tower_http::compression::CompressionLayer;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::{localize, ApiError};
+use crate::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let index_html = state.web_dir.join("index.html");
+    // Pages of the single-page front end (/, later /draw, /worker, /leader) all get index.html.
+    let web = ServeDir::new(&state.web_dir).not_found_service(ServeFile::new(index_html));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .merge(tiles::router())
+        .merge(api::router())
+        .route("/api/{*rest}", get(api_not_found))
+        .with_state(state)
+        .fallback_service(web)
+        .layer(middleware::from_fn(localize))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn api_not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound {
+        what_zh: format!("接口 {}", uri.path()),
+        what_en: format!("The endpoint {}", uri.path()),
+    }
+}

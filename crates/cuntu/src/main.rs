@@ -1,0 +1,183 @@
+//! `cuntu`: the one binary. It wires the crates together and does nothing else.
+
+mod demo;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use cuntu_store::cluster::LocalCluster;
+use cuntu_store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "cuntu",
+    version,
+    about = "村图 cuntu: one village, one map (一村一图)"
+)]
+struct Cli {
+    /// PostGIS to use. Without it, a private cluster under CUNTU_HOME/pg is started.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// Folder of the private cluster and other local state.
+    #[arg(long, env = "CUNTU_HOME", default_value = ".cuntu", global = true)]
+    home: PathBuf,
+    /// Port of the private cluster (loopback only).
+    #[arg(long, env = "CUNTU_PG_PORT", default_value_t = 54329, global = true)]
+    pg_port: u16,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database and serve the map, API and tiles.
+    Serve {
+        #[arg(long, env = "CUNTU_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// The built web front end (web/dist).
+        #[arg(long, env = "CUNTU_WEB_DIR", default_value = "web/dist")]
+        web_dir: PathBuf,
+    },
+    /// The database: the private cluster and migrations.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// The demo township.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Create and start the private cluster if needed; print its URL.
+    Up,
+    /// Stop the private cluster (its data stays).
+    Down,
+    /// Stop the private cluster and delete all its data.
+    Reset,
+    /// Apply pending migrations.
+    Migrate,
+    /// Print the database URL in use.
+    Url,
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Load the demo township from the data folder, unless it is loaded already.
+    Load {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+impl Cli {
+    fn local_cluster(&self) -> LocalCluster {
+        LocalCluster::new(self.home.join("pg"), self.pg_port)
+    }
+
+    /// The URL of the database to use, starting the private cluster when none is given.
+    fn database_url(&self) -> Result<String> {
+        match self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            Some(url) => Ok(url.to_string()),
+            None => self
+                .local_cluster()
+                .ensure_running()
+                .context("starting the private PostgreSQL cluster"),
+        }
+    }
+
+    async fn migrated_store(&self) -> Result<Store> {
+        let url = self.database_url()?;
+        let store = Store::connect(&url)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&url)))?;
+        store.migrate().await.context("migrating the database")?;
+        Ok(store)
+    }
+}
+
+/// A URL fit for a log line: no password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Serve { addr, web_dir } => {
+            let store = cli.migrated_store().await?;
+            cuntu_server::serve(
+                store,
+                cuntu_server::ServerConfig {
+                    addr: *addr,
+                    web_dir: web_dir.clone(),
+                },
+            )
+            .await
+            .with_context(|| format!("serving on {addr}"))?;
+        }
+        Command::Db { command } => match command {
+            DbCommand::Up => {
+                let url = cli.local_cluster().ensure_running()?;
+                println!("{url}");
+            }
+            DbCommand::Down => cli.local_cluster().stop()?,
+            DbCommand::Reset => {
+                cli.local_cluster().destroy()?;
+                println!("removed {}", cli.local_cluster().dir.display());
+            }
+            DbCommand::Migrate => {
+                cli.migrated_store().await?;
+                println!("migrations applied");
+            }
+            DbCommand::Url => println!("{}", redact(&cli.database_url()?)),
+        },
+        Command::Demo { command } => match command {
+            DemoCommand::Load { data } => {
+                let store = cli.migrated_store().await?;
+                demo::load(&store, data).await?;
+            }
+        },
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}
