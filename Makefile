@@ -1,0 +1,64 @@
+# 村图 cuntu: the two commands are `make run` and `make test`; everything else serves them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+RELEASE_BIN := target/release/cuntu
+DEBUG_BIN := target/debug/cuntu
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json
+
+.PHONY: help run test deps web build build-debug lint unit e2e clean-db stop-db clean
+
+help:
+	@echo "make run       install what is missing, build, start PostGIS, load the demo, serve http://127.0.0.1:8080"
+	@echo "make test      the same set-up, then every test: lint, unit, PostGIS integration, HTTP, browser"
+	@echo "make clean-db  stop the private PostGIS cluster and delete its data (.cuntu/pg)"
+	@echo "make stop-db   stop the private PostGIS cluster, keeping its data"
+
+## Debian packages and node modules the project needs; installs only what is missing.
+deps:
+	@scripts/deps.sh
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
+web: web/dist/index.html
+
+build: deps web
+	$(CARGO) build --release --locked -p cuntu
+
+build-debug: deps web
+	$(CARGO) build --locked -p cuntu
+
+## Serve the demo township. DATABASE_URL=postgres://... uses that PostGIS instead of the private cluster.
+run: build
+	@if [ -z "$$DATABASE_URL" ]; then $(RELEASE_BIN) db up >/dev/null; fi
+	$(RELEASE_BIN) demo load --data data
+	$(RELEASE_BIN) serve
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --locked --workspace
+
+e2e: build-debug
+	scripts/e2e.sh $(DEBUG_BIN)
+
+test: deps web lint unit e2e
+
+stop-db:
+	@if [ -x $(DEBUG_BIN) ]; then $(DEBUG_BIN) db down; elif [ -x $(RELEASE_BIN) ]; then $(RELEASE_BIN) db down; fi
+
+clean-db:
+	@if [ -x $(RELEASE_BIN) ]; then $(RELEASE_BIN) db reset; elif [ -x $(DEBUG_BIN) ]; then $(DEBUG_BIN) db reset; \
+	else echo "no cuntu binary built; nothing to reset"; fi
+
+clean: clean-db
+	$(CARGO) clean
+	rm -rf web/dist web/node_modules tests/e2e/node_modules
