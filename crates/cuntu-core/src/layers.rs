@@ -18,6 +18,11 @@ pub struct Layer {
     pub fields: &'static [Field],
 }
 
+/// The deepest zoom TileJSON announces. At z16 a tile unit is about 15 cm at these
+/// latitudes, finer than any boundary is surveyed, so clients overzoom z16 tiles instead of
+/// asking for z17-z22 ones (which are still served to clients that ask).
+pub const ANNOUNCED_MAXZOOM: u32 = 16;
+
 const fn f(name: &'static str, description: &'static str) -> Field {
     Field { name, description }
 }

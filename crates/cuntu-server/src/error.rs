@@ -72,7 +72,7 @@ impl ApiError {
             ApiError::BadTile { z, x, y, reason } => (
                 StatusCode::BAD_REQUEST,
                 "bad_tile",
-                format!("瓦片 {z}/{x}/{y} 不存在：缩放级别须为 0 到 {max} 的整数，x、y 须为小于 2^z 的非负整数（{reason}）", max = cuntu_core::tile::MAX_ZOOM),
+                format!("瓦片 {z}/{x}/{y} 不存在：缩放级别须为 0 到 {max} 的整数，x、y 须为小于 2^z 的非负整数", max = cuntu_core::tile::MAX_ZOOM),
                 format!("Tile {z}/{x}/{y} does not exist: zoom must be an integer 0..{max}, x and y non-negative integers below 2^zoom ({reason})", max = cuntu_core::tile::MAX_ZOOM),
             ),
             ApiError::BadQuery { zh, en } => (StatusCode::BAD_REQUEST, "bad_request", zh.clone(), en.clone()),

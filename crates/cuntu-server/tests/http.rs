@@ -45,6 +45,33 @@ async fn load_demo(store: &Store) {
         .expect("demo loads");
 }
 
+/// A township square around (9.55, 47.15), written straight to the database.
+async fn insert_township(store: &Store, name: &str) {
+    sqlx::query(
+        "INSERT INTO areas (kind, code, name, geom) VALUES ('township', 'T', $1, \
+         ST_Multi(ST_GeomFromText('POLYGON((9.5 47.1, 9.6 47.1, 9.6 47.2, 9.5 47.2, 9.5 47.1))', 4326)))",
+    )
+    .bind(name)
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
+/// Whether `check` turns true within ten seconds.
+async fn eventually<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
@@ -305,13 +332,7 @@ async fn database_down_gives_503_and_the_server_recovers() {
     let url = cluster.ensure_running().unwrap();
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    sqlx::query(
-        "INSERT INTO areas (kind, code, name, geom) VALUES ('township', 'T', '冶河镇', \
-         ST_Multi(ST_GeomFromText('POLYGON((9.5 47.1, 9.6 47.1, 9.6 47.2, 9.5 47.2, 9.5 47.1))', 4326)))",
-    )
-    .execute(store.pool())
-    .await
-    .unwrap();
+    insert_township(&store, "冶河镇").await;
     let base = start_server(store).await;
     let (status, _) = json(&format!("{base}/api/areas/1"), "zh-CN").await;
     assert_eq!(status, StatusCode::OK);
@@ -332,15 +353,10 @@ async fn database_down_gives_503_and_the_server_recovers() {
     assert_eq!(located["chain"][0]["name"], "冶河镇");
 
     guard.0.ensure_running().unwrap();
-    let mut recovered = false;
-    for _ in 0..50 {
-        let (status, _) = json(&format!("{base}/api/areas/1"), "zh-CN").await;
-        if status == StatusCode::OK {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let recovered = eventually(|| async {
+        json(&format!("{base}/api/areas/1"), "zh-CN").await.0 == StatusCode::OK
+    })
+    .await;
     assert!(
         recovered,
         "the server serves again once the database is back"
@@ -357,21 +373,11 @@ async fn changes_from_elsewhere_reach_the_index() {
     let (_, before) = json(&format!("{base}/api/locate?lon=9.55&lat=47.15"), "zh-CN").await;
     assert_eq!(before["chain"].as_array().unwrap().len(), 0);
     let other = Store::connect(&db.url).await.unwrap();
-    sqlx::query(
-        "INSERT INTO areas (kind, code, name, geom) VALUES ('township', 'T', '窦妪镇', \
-         ST_Multi(ST_GeomFromText('POLYGON((9.5 47.1, 9.6 47.1, 9.6 47.2, 9.5 47.2, 9.5 47.1))', 4326)))",
-    )
-    .execute(other.pool())
-    .await
-    .unwrap();
-    let mut seen = false;
-    for _ in 0..50 {
+    insert_township(&other, "窦妪镇").await;
+    let seen = eventually(|| async {
         let (_, after) = json(&format!("{base}/api/locate?lon=9.55&lat=47.15"), "zh-CN").await;
-        if after["chain"][0]["name"] == "窦妪镇" {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(seen, "the new township is found within five seconds");
+        after["chain"][0]["name"] == "窦妪镇"
+    })
+    .await;
+    assert!(seen, "the new township is found within ten seconds");
 }

@@ -13,42 +13,45 @@ use crate::{Store, StoreError};
 pub const EXTENT: i32 = 4096;
 pub const BUFFER: i32 = 64;
 
-fn layer_sql(layer: &str) -> Option<&'static str> {
+/// The table behind a tile layer. Fixed per layer id: never built from request input.
+fn table(layer: &str) -> Option<&'static str> {
     Some(match layer {
-        "areas" => {
-            "SELECT a.id AS fid, a.id, a.kind, a.code, a.name, a.parent_id, \
-                    CASE WHEN a.kind IN ('grid', 'lane') \
-                         THEN (SELECT count(*) FROM households h WHERE h.grid_id = a.id)::integer END AS households, \
-                    ST_AsMVTGeom(ST_Transform(a.geom, 3857), b.env, 4096, 64, true) AS geom \
-             FROM areas a, bounds b WHERE a.geom && b.env4326"
-        }
-        "households" => {
-            "SELECT h.id AS fid, h.id, h.grid_id, h.house_number, \
-                    ST_AsMVTGeom(ST_Transform(h.geom, 3857), b.env, 4096, 64, true) AS geom \
-             FROM households h, bounds b WHERE h.geom && b.env4326"
-        }
-        "facilities" => {
-            "SELECT f.id AS fid, f.id, f.kind, f.name, \
-                    ST_AsMVTGeom(ST_Transform(f.geom, 3857), b.env, 4096, 64, true) AS geom \
-             FROM facilities f, bounds b WHERE f.geom && b.env4326"
-        }
-        "hazards" => {
-            "SELECT z.id AS fid, z.id, z.kind, z.severity, z.name, \
-                    ST_AsMVTGeom(ST_Transform(z.geom, 3857), b.env, 4096, 64, true) AS geom \
-             FROM hazards z, bounds b WHERE z.geom && b.env4326"
-        }
-        "roads" => {
-            "SELECT r.id AS fid, r.id, r.class, r.name, \
-                    ST_AsMVTGeom(ST_Transform(r.geom, 3857), b.env, 4096, 64, true) AS geom \
-             FROM roads r, bounds b WHERE r.geom && b.env4326"
-        }
-        "waterways" => {
-            "SELECT w.id AS fid, w.id, w.kind, w.name, \
-                    ST_AsMVTGeom(ST_Transform(w.geom, 3857), b.env, 4096, 64, true) AS geom \
-             FROM waterways w, bounds b WHERE w.geom && b.env4326"
-        }
+        "areas" => "areas",
+        "households" => "households",
+        "facilities" => "facilities",
+        "hazards" => "hazards",
+        "roads" => "roads",
+        "waterways" => "waterways",
         _ => return None,
     })
+}
+
+/// The SQL expression of a catalogue field: a column of the same name, except for fields
+/// computed from other tables.
+fn field_expression(layer: &str, field: &str) -> String {
+    match (layer, field) {
+        ("areas", "households") => "CASE WHEN t.kind IN ('grid', 'lane') \
+             THEN (SELECT count(*) FROM households h WHERE h.grid_id = t.id)::integer END AS households"
+            .to_string(),
+        _ => format!("t.{field}"),
+    }
+}
+
+/// The features of one layer in a tile, with exactly the properties its catalogue entry
+/// declares (see `cuntu_core::layers`), so tiles and TileJSON cannot disagree.
+fn layer_sql(layer: &Layer) -> Option<String> {
+    let table = table(layer.id)?;
+    let properties: Vec<String> = layer
+        .fields
+        .iter()
+        .map(|f| field_expression(layer.id, f.name))
+        .collect();
+    Some(format!(
+        "SELECT t.id AS fid, {properties}, \
+                ST_AsMVTGeom(ST_Transform(t.geom, 3857), b.env, {EXTENT}, {BUFFER}, true) AS geom \
+         FROM {table} t, bounds b WHERE t.geom && b.env4326",
+        properties = properties.join(", ")
+    ))
 }
 
 impl Store {
@@ -57,7 +60,7 @@ impl Store {
         if tile.z < layer.minzoom {
             return Ok(Vec::new());
         }
-        let features = layer_sql(layer.id).ok_or(StoreError::NotFound)?;
+        let features = layer_sql(layer).ok_or(StoreError::NotFound)?;
         let sql = format!(
             "WITH bounds AS ( \
                  SELECT ST_TileEnvelope($1, $2, $3) AS env, \

@@ -5,8 +5,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use cuntu_core::layers::{self, Layer, LAYERS};
-use cuntu_core::tile::MAX_ZOOM;
+use cuntu_core::layers::{self, Layer, ANNOUNCED_MAXZOOM, LAYERS};
 use cuntu_core::TileCoord;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -50,7 +49,7 @@ async fn catalogue(headers: HeaderMap) -> Json<Value> {
             "title": { "zh-CN": l.title_zh, "en": l.title_en },
             "url": format!("{base}/tiles/{}", l.id),
             "minzoom": l.minzoom,
-            "maxzoom": MAX_ZOOM,
+            "maxzoom": ANNOUNCED_MAXZOOM,
         })).collect::<Vec<_>>()
     }))
 }
@@ -87,14 +86,14 @@ async fn tilejson(
         "scheme": "xyz",
         "tiles": [format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}", layer.id)],
         "minzoom": layer.minzoom,
-        "maxzoom": MAX_ZOOM,
+        "maxzoom": ANNOUNCED_MAXZOOM,
         "bounds": bounds,
         "center": center,
         "vector_layers": [{
             "id": layer.id,
             "description": layer.title_en,
             "minzoom": layer.minzoom,
-            "maxzoom": MAX_ZOOM,
+            "maxzoom": ANNOUNCED_MAXZOOM,
             "fields": fields,
         }],
     })))
