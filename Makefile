@@ -38,6 +38,7 @@ build-debug: deps web
 run: build
 	@if [ -z "$$DATABASE_URL" ]; then $(RELEASE_BIN) db up >/dev/null; fi
 	$(RELEASE_BIN) demo load --data data
+	@$(RELEASE_BIN) demo users
 	$(RELEASE_BIN) serve
 
 lint:

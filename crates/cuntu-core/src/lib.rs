@@ -5,6 +5,7 @@
 //! the GDAL reader and the server alike.
 
 pub mod area;
+pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod feature;

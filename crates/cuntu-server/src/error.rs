@@ -31,6 +31,15 @@ pub enum ApiError {
         what_en: String,
     },
     Rule(String),
+    /// No session, or an expired one.
+    Unauthorized,
+    /// Unknown user or wrong password: one message for both.
+    BadCredentials,
+    Locked {
+        minutes: i64,
+    },
+    /// Signed in, but the thing asked for is outside the caller's scope.
+    Forbidden,
     DatabaseUnavailable,
     Internal,
 }
@@ -87,6 +96,30 @@ impl ApiError {
                 "rule_violated",
                 format!("数据不符合规则：{message}"),
                 format!("The data breaks a rule: {message}"),
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "请先登录（会话不存在或已过期）。".to_string(),
+                "Please log in (no session, or it has expired).".to_string(),
+            ),
+            ApiError::BadCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "用户名或密码错误。".to_string(),
+                "Wrong username or password.".to_string(),
+            ),
+            ApiError::Locked { minutes } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "locked",
+                format!("密码错误次数过多，账号已暂时锁定，请 {minutes} 分钟后再试，或请镇管理员重设密码。"),
+                format!("Too many wrong passwords: the account is locked; try again in {minutes} minutes, or ask the township admin to reset the password."),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "无权访问：所请求的内容不在您的管辖范围内。".to_string(),
+                "Forbidden: what you asked for is outside your area of responsibility.".to_string(),
             ),
             ApiError::DatabaseUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,

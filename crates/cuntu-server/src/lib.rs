@@ -4,6 +4,7 @@
 //! core (pure decisions) / store (one transaction) → response. Errors are one type,
 //! `ApiError`, turned into HTTP once, with messages in the request's language.
 
+pub mod auth;
 mod error;
 mod i18n;
 pub mod index;
@@ -87,5 +88,9 @@ pub async fn serve(store: Store, config: ServerConfig) -> std::io::Result<()> {
         .map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(config.addr).await?;
     println!("cuntu listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(state)).await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }

@@ -1,91 +1,13 @@
 //! The HTTP surface over a real PostGIS holding the real demo township.
 
-use std::path::PathBuf;
+mod common;
 
-use cuntu_core::demo::{plan, DemoNaming};
-use cuntu_core::gridding::GridRule;
+use common::{client, eventually, insert_township, json, load_demo, start_server};
 use cuntu_core::TileCoord;
-use cuntu_gdal::{divisions, osm};
 use cuntu_store::cluster::LocalCluster;
-use cuntu_store::testing::{workspace_data_dir, TestDatabase};
+use cuntu_store::testing::TestDatabase;
 use cuntu_store::Store;
 use reqwest::StatusCode;
-use serde_json::Value;
-
-async fn start_server(store: Store) -> String {
-    let state = cuntu_server::prepare(store, PathBuf::from("/nonexistent"))
-        .await
-        .expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, cuntu_server::router(state)).await });
-    format!("http://{addr}")
-}
-
-async fn load_demo(store: &Store) {
-    let data = workspace_data_dir();
-    let rows = divisions::read_divisions(&data.join("seed-county-130111.csv")).unwrap();
-    let naming = DemoNaming {
-        township_admin_level: 6,
-        village_admin_level: 8,
-        townships: vec![
-            divisions::villages_of(&rows, "130111103").unwrap(),
-            divisions::villages_of(&rows, "130111104").unwrap(),
-        ],
-    };
-    let extract = osm::read_extract(
-        &data.join("liechtenstein-2022-07-24.osm.pbf"),
-        &data.join("osmconf.ini"),
-    )
-    .unwrap();
-    let p = plan(&extract, &naming, &GridRule::default(), 2022);
-    store
-        .load_demo("demo-township", "test", &p)
-        .await
-        .expect("demo loads");
-}
-
-/// A township square around (9.55, 47.15), written straight to the database.
-async fn insert_township(store: &Store, name: &str) {
-    sqlx::query(
-        "INSERT INTO areas (kind, code, name, geom) VALUES ('township', 'T', $1, \
-         ST_Multi(ST_GeomFromText('POLYGON((9.5 47.1, 9.6 47.1, 9.6 47.2, 9.5 47.2, 9.5 47.1))', 4326)))",
-    )
-    .bind(name)
-    .execute(store.pool())
-    .await
-    .unwrap();
-}
-
-/// Whether `check` turns true within ten seconds.
-async fn eventually<F, Fut>(check: F) -> bool
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    false
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
-async fn json(url: &str, lang: &str) -> (StatusCode, Value) {
-    let r = client()
-        .get(url)
-        .header("accept-language", lang)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test]
 async fn the_demo_township_over_http() {
@@ -151,7 +73,21 @@ async fn the_demo_township_over_http() {
     assert_eq!(kinds, ["township", "village", "grid"]);
     assert_eq!(located["chain"][2]["id"], grid_id);
 
-    // Each layer's tile over that point decodes to as many features as PostGIS holds there.
+    // Each layer's tile over that point decodes to as many features as PostGIS holds there
+    // (households as a township admin sees them: all of the township).
+    let township: i64 = located["chain"][0]["id"].as_i64().unwrap();
+    common::add_user(
+        &db.store,
+        "admin",
+        "admin-password",
+        cuntu_core::auth::Role::TownshipAdmin,
+        township,
+        &[],
+    )
+    .await;
+    let cookie = common::login(&base, "admin", "admin-password")
+        .await
+        .unwrap();
     let tile = TileCoord::containing(15, lon, lat).unwrap();
     for layer in [
         "areas",
@@ -162,7 +98,12 @@ async fn the_demo_township_over_http() {
         "waterways",
     ] {
         let url = format!("{base}/tiles/{layer}/{}/{}/{}", tile.z, tile.x, tile.y);
-        let response = client().get(&url).send().await.unwrap();
+        let response = client()
+            .get(&url)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
         let expected: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM {layer} t WHERE ST_Intersects(ST_Transform(t.geom, 3857), \
              ST_TileEnvelope($1, $2, $3, margin => 64.0 / 4096))"
@@ -195,6 +136,7 @@ async fn the_demo_township_over_http() {
 
         let again = client()
             .get(&url)
+            .header("cookie", &cookie)
             .header("if-none-match", &etag)
             .send()
             .await

@@ -5,13 +5,16 @@
 //! `DATABASE_URL` is given, and `testing` the throwaway one the tests use.
 
 pub mod areas;
+pub mod audit;
 pub mod changes;
 pub mod cluster;
 pub mod demo;
 mod error;
+pub mod households;
 pub mod layers;
 pub mod testing;
 pub mod tiles;
+pub mod users;
 mod wkb;
 
 use std::time::Duration;

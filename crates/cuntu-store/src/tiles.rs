@@ -54,28 +54,65 @@ fn layer_sql(layer: &Layer) -> Option<String> {
     ))
 }
 
+/// Which personal layers a tile request may see. Households are personal: a tile carries
+/// only those under the viewer's scope roots, and none for an anonymous viewer.
+#[derive(Debug, Clone, Copy)]
+pub struct TileScope<'a> {
+    pub household_roots: &'a [i64],
+}
+
+impl TileScope<'_> {
+    pub const ANONYMOUS: TileScope<'static> = TileScope {
+        household_roots: &[],
+    };
+}
+
+/// Whether a layer's tiles depend on who asks (and so must never be shared between users).
+pub fn is_scoped(layer: &str) -> bool {
+    layer == "households"
+}
+
 impl Store {
-    /// The MVT bytes of one tile of one layer; empty when the tile holds nothing.
-    pub async fn tile(&self, layer: &Layer, tile: TileCoord) -> Result<Vec<u8>, StoreError> {
+    /// The MVT bytes of one tile of one layer, as `scope` may see it; empty when nothing is.
+    pub async fn tile(
+        &self,
+        layer: &Layer,
+        tile: TileCoord,
+        scope: TileScope<'_>,
+    ) -> Result<Vec<u8>, StoreError> {
         if tile.z < layer.minzoom {
             return Ok(Vec::new());
         }
-        let features = layer_sql(layer).ok_or(StoreError::NotFound)?;
+        let scoped = is_scoped(layer.id);
+        if scoped && scope.household_roots.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut features = layer_sql(layer).ok_or(StoreError::NotFound)?;
+        let scope_cte = if scoped {
+            features.push_str(" AND t.grid_id IN (SELECT id FROM scope)");
+            "RECURSIVE scope(id) AS ( \
+                 SELECT unnest($5::bigint[]) \
+                 UNION SELECT a.id FROM areas a JOIN scope s ON a.parent_id = s.id), "
+        } else {
+            ""
+        };
         let sql = format!(
-            "WITH bounds AS ( \
+            "WITH {scope_cte}bounds AS ( \
                  SELECT ST_TileEnvelope($1, $2, $3) AS env, \
                         ST_Transform(ST_TileEnvelope($1, $2, $3, margin => {margin}), 4326) AS env4326), \
              features AS ({features}) \
              SELECT ST_AsMVT(features, $4, {EXTENT}, 'geom', 'fid') FROM features WHERE geom IS NOT NULL",
             margin = f64::from(BUFFER) / f64::from(EXTENT),
         );
-        let bytes: Option<Vec<u8>> = sqlx::query_scalar(&sql)
+        let mut query = sqlx::query_scalar(&sql)
             .bind(tile.z as i32)
             .bind(tile.x as i32)
             .bind(tile.y as i32)
-            .bind(layer.id)
-            .fetch_one(self.pool())
-            .await?;
+            .bind(layer.id);
+        if scoped {
+            query = query.bind(scope.household_roots);
+        }
+        let bytes: Option<Vec<u8>> = query.fetch_one(self.pool()).await?;
         Ok(bytes.unwrap_or_default())
     }
 }

@@ -3,6 +3,7 @@
 use cuntu_core::layers::layer;
 use cuntu_core::TileCoord;
 use cuntu_store::testing::TestDatabase;
+use cuntu_store::tiles::TileScope;
 use cuntu_store::StoreError;
 
 async fn insert_area(
@@ -183,11 +184,19 @@ async fn tiles_carry_the_features_of_their_layer() {
             .unwrap();
     }
     let tile = TileCoord::containing(14, 9.505, 47.105).unwrap();
-    let bytes = db
+    // Anonymous viewers get no households at all; a viewer scoped to the township gets all.
+    let households = layer("households").unwrap();
+    let anonymous = db
         .store
-        .tile(layer("households").unwrap(), tile)
+        .tile(households, tile, TileScope::ANONYMOUS)
         .await
         .unwrap();
+    assert!(anonymous.is_empty());
+    let roots = [t];
+    let township = TileScope {
+        household_roots: &roots,
+    };
+    let bytes = db.store.tile(households, tile, township).await.unwrap();
     let reader = mvt_reader::Reader::new(bytes).expect("valid MVT");
     let layers = reader.get_layer_names().unwrap();
     assert_eq!(layers, vec!["households".to_string()]);
@@ -200,7 +209,11 @@ async fn tiles_carry_the_features_of_their_layer() {
         "no personal data in tiles"
     );
 
-    let areas = db.store.tile(layer("areas").unwrap(), tile).await.unwrap();
+    let areas = db
+        .store
+        .tile(layer("areas").unwrap(), tile, TileScope::ANONYMOUS)
+        .await
+        .unwrap();
     let reader = mvt_reader::Reader::new(areas).unwrap();
     let features = reader.get_features(0).unwrap();
     assert_eq!(features.len(), 3, "township, village and grid");
@@ -222,14 +235,14 @@ async fn tiles_carry_the_features_of_their_layer() {
     let far = TileCoord::containing(14, 100.0, 30.0).unwrap();
     assert!(db
         .store
-        .tile(layer("households").unwrap(), far)
+        .tile(households, far, township)
         .await
         .unwrap()
         .is_empty());
     let low = TileCoord::containing(5, 9.505, 47.105).unwrap();
     assert!(db
         .store
-        .tile(layer("households").unwrap(), low)
+        .tile(households, low, township)
         .await
         .unwrap()
         .is_empty());

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
+use cuntu_core::auth::Role;
 use cuntu_core::demo::{plan, DemoNaming};
 use cuntu_core::gridding::GridRule;
 use cuntu_gdal::{divisions, osm};
@@ -24,7 +25,7 @@ fn step(started: &Instant, what: &str) {
 pub async fn load(store: &Store, data: &Path) -> Result<()> {
     if store.has_load(LOAD_NAME).await? {
         println!("demo township already loaded; nothing to do (`make clean-db` starts over)");
-        return Ok(());
+        return ensure_demo_users(store).await;
     }
     let started = Instant::now();
     println!("loading the demo township from {}", data.display());
@@ -82,4 +83,72 @@ pub async fn load(store: &Store, data: &Path) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+/// The demo's users, one per role, all in 冶河镇 (the first township): username, password,
+/// display name, role, area code. The passwords are public: a demo on loopback, not a
+/// deployment.
+pub const DEMO_USERS: [(&str, &str, &str, Role, &str); 5] = [
+    (
+        "admin",
+        "cuntu-admin",
+        "镇管理员 李志强",
+        Role::TownshipAdmin,
+        "130111103",
+    ),
+    (
+        "leader",
+        "cuntu-leader",
+        "镇领导 张海燕",
+        Role::Leader,
+        "130111103",
+    ),
+    (
+        "cadre",
+        "cuntu-cadre",
+        "村干部 王立新",
+        Role::VillageCadre,
+        "130111103201",
+    ),
+    (
+        "worker",
+        "cuntu-worker",
+        "网格员 刘春生",
+        Role::GridWorker,
+        "130111103201-01",
+    ),
+    (
+        "dept",
+        "cuntu-dept",
+        "应急管理办 陈文军",
+        Role::Department,
+        "130111103",
+    ),
+];
+
+/// Creates the demo users that do not exist yet (an existing one keeps its password).
+pub async fn ensure_demo_users(store: &Store) -> Result<()> {
+    for (username, password, display_name, role, area_code) in DEMO_USERS {
+        if store.user_by_name(username).await?.is_some() {
+            continue;
+        }
+        let area = store
+            .area_id_by_code(area_code)
+            .await?
+            .ok_or_else(|| anyhow!("demo area {area_code} is missing; load the demo first"))?;
+        let hash = cuntu_server::auth::hash_password(password).map_err(|e| anyhow!(e))?;
+        let id = store.create_user(username, display_name, &hash).await?;
+        store.grant_role(id, role, area, &[]).await?;
+    }
+    Ok(())
+}
+
+pub fn print_demo_users() {
+    println!("demo users (演示账号) — password = 密码:");
+    for (username, password, display_name, role, area_code) in DEMO_USERS {
+        println!(
+            "  {username:<8} {password:<14} {:<15} {display_name} @ {area_code}",
+            role.as_str()
+        );
+    }
 }

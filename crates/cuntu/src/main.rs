@@ -1,6 +1,7 @@
 //! `cuntu`: the one binary. It wires the crates together and does nothing else.
 
 mod demo;
+mod user;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Users, roles and API tokens.
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
     /// The demo township.
     Demo {
         #[command(subcommand)]
@@ -73,6 +79,8 @@ enum DemoCommand {
         #[arg(long, default_value = "data")]
         data: PathBuf,
     },
+    /// Print the demo users and their passwords.
+    Users,
 }
 
 impl Cli {
@@ -158,11 +166,16 @@ async fn main() -> Result<()> {
             }
             DbCommand::Url => println!("{}", redact(&cli.database_url()?)),
         },
+        Command::User { command } => {
+            let store = cli.migrated_store().await?;
+            user::run(&store, command).await?;
+        }
         Command::Demo { command } => match command {
             DemoCommand::Load { data } => {
                 let store = cli.migrated_store().await?;
                 demo::load(&store, data).await?;
             }
+            DemoCommand::Users => demo::print_demo_users(),
         },
     }
     Ok(())

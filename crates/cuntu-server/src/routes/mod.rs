@@ -2,6 +2,8 @@
 
 mod api;
 mod health;
+mod households;
+mod session;
 mod tiles;
 
 use axum::http::{header, HeaderValue, Uri};
@@ -23,6 +25,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .merge(tiles::router())
         .merge(api::router())
+        .merge(session::router())
+        .merge(households::router())
         .route("/api/{*rest}", get(api_not_found))
         .with_state(state)
         .fallback_service(web)

@@ -10,8 +10,10 @@ use cuntu_core::TileCoord;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::AppState;
+use cuntu_store::tiles::{is_scoped, TileScope};
 
 pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 pub const ATTRIBUTION: &str = "© OpenStreetMap contributors";
@@ -126,12 +128,18 @@ fn etag_of(bytes: &[u8]) -> String {
 
 async fn tile(
     State(state): State<AppState>,
+    viewer: Viewer,
     Path((id, z, x, y)): Path<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let layer = find_layer(&id)?;
     let coord = parse_tile(&z, &x, &y)?;
-    let bytes = state.store.tile(layer, coord).await?;
+    let roots = viewer.household_roots();
+    let scope = TileScope {
+        household_roots: &roots,
+    };
+    let bytes = state.store.tile(layer, coord, scope).await?;
+    let personal = is_scoped(layer.id);
     if bytes.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -157,7 +165,20 @@ async fn tile(
         h.insert(header::ETAG, v);
     }
     // Edits change tiles at any time: clients keep them but must revalidate (cheap with 304).
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tiles that depend on the viewer are private: no shared cache may keep them, and they
+    // vary with the session.
+    if personal {
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+        h.insert(
+            header::VARY,
+            HeaderValue::from_static("Cookie, Authorization"),
+        );
+    } else {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
     Ok(response)
 }
 

@@ -1,0 +1,185 @@
+//! Helpers shared by the HTTP tests: a server on a free port, the demo township, JSON calls.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use cuntu_core::TileCoord;
+
+use cuntu_core::demo::{plan, DemoNaming};
+use cuntu_core::gridding::GridRule;
+use cuntu_gdal::{divisions, osm};
+use cuntu_store::testing::workspace_data_dir;
+use cuntu_store::Store;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub async fn start_server(store: Store) -> String {
+    let state = cuntu_server::prepare(store, PathBuf::from("/nonexistent"))
+        .await
+        .expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            cuntu_server::router(state)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    format!("http://{addr}")
+}
+
+pub async fn load_demo(store: &Store) {
+    let data = workspace_data_dir();
+    let rows = divisions::read_divisions(&data.join("seed-county-130111.csv")).unwrap();
+    let naming = DemoNaming {
+        township_admin_level: 6,
+        village_admin_level: 8,
+        townships: vec![
+            divisions::villages_of(&rows, "130111103").unwrap(),
+            divisions::villages_of(&rows, "130111104").unwrap(),
+        ],
+    };
+    let extract = osm::read_extract(
+        &data.join("liechtenstein-2022-07-24.osm.pbf"),
+        &data.join("osmconf.ini"),
+    )
+    .unwrap();
+    let p = plan(&extract, &naming, &GridRule::default(), 2022);
+    store
+        .load_demo("demo-township", "test", &p)
+        .await
+        .expect("demo loads");
+}
+
+/// A township square around (9.55, 47.15), written straight to the database.
+pub async fn insert_township(store: &Store, name: &str) {
+    sqlx::query(
+        "INSERT INTO areas (kind, code, name, geom) VALUES ('township', 'T', $1, \
+         ST_Multi(ST_GeomFromText('POLYGON((9.5 47.1, 9.6 47.1, 9.6 47.2, 9.5 47.2, 9.5 47.1))', 4326)))",
+    )
+    .bind(name)
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
+/// Whether `check` turns true within ten seconds.
+pub async fn eventually<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+pub async fn json(url: &str, lang: &str) -> (StatusCode, Value) {
+    let r = client()
+        .get(url)
+        .header("accept-language", lang)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A user with one role, created straight in the store.
+pub async fn add_user(
+    store: &Store,
+    username: &str,
+    password: &str,
+    role: cuntu_core::auth::Role,
+    area_id: i64,
+    grants: &[cuntu_core::auth::Grant],
+) -> i64 {
+    let hash = cuntu_server::auth::hash_password(password).unwrap();
+    let id = store.create_user(username, username, &hash).await.unwrap();
+    store.grant_role(id, role, area_id, grants).await.unwrap();
+    id
+}
+
+/// Logs in and returns the `Cookie` header value of the session, or the failed response.
+pub async fn login(
+    base: &str,
+    username: &str,
+    password: &str,
+) -> Result<String, (StatusCode, Value)> {
+    let r = client()
+        .post(format!("{base}/api/login"))
+        .header("accept-language", "zh-CN")
+        .json(&serde_json::json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    if r.status() != StatusCode::OK {
+        let status = r.status();
+        return Err((status, r.json().await.unwrap_or(Value::Null)));
+    }
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    Ok(cookie.split(';').next().unwrap().to_string())
+}
+
+/// GET with an optional session cookie: status and JSON body (Null when not JSON).
+pub async fn get_as(url: &str, cookie: Option<&str>) -> (StatusCode, Value) {
+    let mut request = client().get(url).header("accept-language", "zh-CN");
+    if let Some(c) = cookie {
+        request = request.header("cookie", c);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The household features of one tile as a viewer gets them: `(id, grid_id)` pairs.
+pub async fn household_tile(base: &str, tile: TileCoord, cookie: Option<&str>) -> Vec<(i64, i64)> {
+    let mut request = client().get(format!(
+        "{base}/tiles/households/{}/{}/{}",
+        tile.z, tile.x, tile.y
+    ));
+    if let Some(c) = cookie {
+        request = request.header("cookie", c);
+    }
+    let r = request.send().await.unwrap();
+    if r.status() == StatusCode::NO_CONTENT {
+        return Vec::new();
+    }
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("private"));
+    let reader = mvt_reader::Reader::new(r.bytes().await.unwrap().to_vec()).unwrap();
+    let number = |v: Option<&mvt_reader::feature::Value>| -> i64 {
+        match v {
+            Some(mvt_reader::feature::Value::Int(i)) => *i,
+            Some(mvt_reader::feature::Value::UInt(u)) => *u as i64,
+            Some(mvt_reader::feature::Value::SInt(s)) => *s,
+            other => panic!("not an integer: {other:?}"),
+        }
+    };
+    reader
+        .get_features(0)
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let p = f.properties.as_ref().unwrap();
+            (number(p.get("id")), number(p.get("grid_id")))
+        })
+        .collect()
+}
