@@ -12,6 +12,7 @@ use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use base64::Engine;
 use cuntu_core::auth::{household_scope_roots, Assignment};
+use cuntu_store::audit::AuditEntry;
 use cuntu_store::users::Account;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -115,6 +116,18 @@ impl Viewer {
     /// The areas below which this viewer reads households (empty for anonymous).
     pub fn household_roots(&self) -> Vec<i64> {
         household_scope_roots(&self.assignments())
+    }
+
+    /// An audit entry of this viewer doing `action` (on `target`), from their address.
+    pub fn audit_entry<'a>(&'a self, action: &'a str, target: Option<String>) -> AuditEntry<'a> {
+        AuditEntry {
+            user_id: self.account.as_ref().map(|a| a.id),
+            username: self.account.as_ref().map(|a| a.username.as_str()),
+            action,
+            target,
+            detail: serde_json::Value::Null,
+            remote_addr: self.remote_addr.clone(),
+        }
     }
 
     /// The account, or 401 for an anonymous caller.

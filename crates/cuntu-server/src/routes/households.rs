@@ -72,7 +72,7 @@ async fn household(
     viewer: Viewer,
     Path(raw_id): Path<String>,
 ) -> Result<Json<HouseholdView>, ApiError> {
-    let account = viewer.require()?;
+    viewer.require()?;
     let id = parse_id(&raw_id, "户", "Household")?;
     let assignments = viewer.assignments();
     let roots = viewer.household_roots();
@@ -93,14 +93,7 @@ async fn household(
     };
     state
         .store
-        .audit(AuditEntry {
-            user_id: Some(account.id),
-            username: Some(&account.username),
-            action: "read_household",
-            target: Some(format!("household:{id}")),
-            remote_addr: viewer.remote_addr.clone(),
-            ..Default::default()
-        })
+        .audit(viewer.audit_entry("read_household", Some(format!("household:{id}"))))
         .await?;
     Ok(Json(view(record, access)))
 }
@@ -110,7 +103,7 @@ async fn households_of_area(
     viewer: Viewer,
     Path(raw_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let account = viewer.require()?;
+    viewer.require()?;
     let area_id = parse_id(&raw_id, "区域", "Area")?;
     let assignments = viewer.assignments();
     let roots = viewer.household_roots();
@@ -141,12 +134,8 @@ async fn households_of_area(
     state
         .store
         .audit(AuditEntry {
-            user_id: Some(account.id),
-            username: Some(&account.username),
-            action: "list_households",
-            target: Some(format!("area:{area_id}")),
             detail: json!({ "count": records.len() }),
-            remote_addr: viewer.remote_addr.clone(),
+            ..viewer.audit_entry("list_households", Some(format!("area:{area_id}")))
         })
         .await?;
     let households: Vec<HouseholdView> = records

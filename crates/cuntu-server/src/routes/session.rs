@@ -67,9 +67,7 @@ async fn login(
             .audit(AuditEntry {
                 user_id: Some(user.id),
                 username: Some(&user.username),
-                action: "login_failed",
-                remote_addr: viewer.remote_addr.clone(),
-                ..Default::default()
+                ..viewer.audit_entry("login_failed", None)
             })
             .await?;
         return Err(ApiError::BadCredentials);
@@ -90,9 +88,7 @@ async fn login(
         .audit(AuditEntry {
             user_id: Some(user.id),
             username: Some(&user.username),
-            action: "login",
-            remote_addr: viewer.remote_addr.clone(),
-            ..Default::default()
+            ..viewer.audit_entry("login", None)
         })
         .await?;
     let account = state.store.account(&user).await?;
@@ -110,16 +106,10 @@ async fn logout(State(state): State<AppState>, viewer: Viewer) -> Result<Respons
     if let Some(hash) = &viewer.token_hash {
         state.store.delete_session(hash).await?;
     }
-    if let Some(account) = &viewer.account {
+    if viewer.account.is_some() {
         state
             .store
-            .audit(AuditEntry {
-                user_id: Some(account.id),
-                username: Some(&account.username),
-                action: "logout",
-                remote_addr: viewer.remote_addr.clone(),
-                ..Default::default()
-            })
+            .audit(viewer.audit_entry("logout", None))
             .await?;
     }
     Ok((
@@ -176,13 +166,7 @@ async fn change_password(
         .await?;
     state
         .store
-        .audit(AuditEntry {
-            user_id: Some(account.id),
-            username: Some(&account.username),
-            action: "password_changed",
-            remote_addr: viewer.remote_addr.clone(),
-            ..Default::default()
-        })
+        .audit(viewer.audit_entry("password_changed", None))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
