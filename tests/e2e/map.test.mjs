@@ -2,192 +2,50 @@
 //
 //   cd tests/e2e && npm ci && CUNTU_URL=http://127.0.0.1:18080 node --test
 //
-// Needs a running cuntu server at CUNTU_URL (serving web/dist at `/`, the API and the tiles)
-// and Debian's chromium at /usr/bin/chromium (or CHROMIUM=/path/to/chrome).
+// Needs a running cuntu server at CUNTU_URL (serving web/dist at `/`, the API and the tiles,
+// with the demo loaded) and Debian's chromium at /usr/bin/chromium (or CHROMIUM=/path/to/chrome).
+// Households are personal data, sent only to a session that may see them: these tests log in as
+// the demo township administrator (through the API) and look at the administrator's township.
+// auth.test.mjs covers the login page, the roles and the anonymous map.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const BASE = (process.env.CUNTU_URL || 'http://127.0.0.1:18080').replace(/\/+$/, '');
-const ORIGIN = new URL(BASE).origin;
-const EXECUTABLE = process.env.CHROMIUM || '/usr/bin/chromium';
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const SHOTS = path.join(HERE, 'screenshots');
-const READY_TIMEOUT = 90_000;
-const TEST_TIMEOUT = 180_000;
-
-const BACKGROUND = [0xf3, 0xf0, 0xe8]; // web/src/style.ts BACKGROUND
+import {
+  assertNotBlank,
+  assertSameOrigin,
+  canvasStats,
+  idle,
+  launchBrowser,
+  openMap,
+  READY_TIMEOUT,
+  settle,
+  SHOTS,
+  TEST_TIMEOUT,
+  zoomToVillageCentre as zoomInto,
+} from './lib.mjs';
 
 let browser;
 
 before(async () => {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: EXECUTABLE,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      // WebGL through SwiftShader, so MapLibre renders without a GPU.
-      '--use-gl=angle',
-      '--use-angle=swiftshader',
-      '--enable-unsafe-swiftshader',
-      '--ignore-gpu-blocklist',
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
 });
 
-/** A fresh context and page that records every request and every console error. */
-async function openPage({ viewport = { width: 1280, height: 800 }, mobile = false } = {}) {
-  const context = await browser.newContext({
-    viewport,
-    deviceScaleFactor: 1,
-    isMobile: mobile,
-    hasTouch: mobile,
-    locale: 'zh-CN',
-  });
-  const page = await context.newPage();
-  const requests = [];
-  const errors = [];
-  // Until the map is ready, the first error fails the test at once rather than at the time-out.
-  let failEarly = null;
-  const failed = new Promise((_, reject) => {
-    failEarly = (msg) => reject(new Error(`before the map was ready: ${msg}`));
-  });
-  failed.catch(() => {});
-  const error = (msg) => {
-    errors.push(msg);
-    failEarly?.(msg);
-  };
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('console', (m) => {
-    if (m.type() === 'error') error(`console: ${m.text()} ${JSON.stringify(m.location())}`);
-  });
-  page.on('pageerror', (e) => error(`pageerror: ${e.message}`));
-  page.on('requestfailed', (r) => {
-    // Tile requests cancelled by MapLibre while zooming are not errors.
-    const f = r.failure()?.errorText ?? '';
-    if (!/ERR_ABORTED|cancel/i.test(f)) error(`requestfailed: ${r.url()} ${f}`);
-  });
-  page.on('response', (r) => {
-    if (r.status() >= 400) error(`HTTP ${r.status()} ${r.url()}`);
-  });
-  try {
-    await page.goto(`${BASE}/`, { waitUntil: 'domcontentloaded' });
-    await Promise.race([page.waitForSelector('body[data-map-ready="1"]', { state: 'attached', timeout: READY_TIMEOUT }), failed]);
-  } catch (e) {
-    await context.close();
-    throw e;
-  } finally {
-    failEarly = null;
-  }
-  return { context, page, requests, errors };
+/** The map as the demo township administrator, who sees the households of the first township. */
+async function openPage(opts = {}) {
+  return openMap(browser, { user: 'admin', ...opts });
 }
 
-/** Resolve after the map has rendered everything it is loading. */
-async function idle(page) {
-  await page.evaluate(
-    () =>
-      new Promise((resolve) => {
-        const map = window.__cuntuMap;
-        map.once('idle', () => resolve());
-        map.triggerRepaint();
-      }),
-  );
-}
-
-/**
- * Zoom into a village centre: among the grids in view with at least 30 households, the one with the
- * smallest extent (the densest). Waits for the map to settle.
- */
+/** Zoom into the densest grid of the logged-in administrator's township. */
 async function zoomToVillageCentre(page) {
-  const grid = await page.evaluate(() => {
-    const map = window.__cuntuMap;
-    const feats = map.queryRenderedFeatures({ layers: ['grid-fill'] });
-    if (!feats.length) return null;
-    // A grid is cut into tile pieces: gather the bounds of all of its rendered pieces.
-    const grids = new Map();
-    for (const f of feats) {
-      const id = f.properties.id;
-      const g = grids.get(id) ?? { props: f.properties, b: [Infinity, Infinity, -Infinity, -Infinity] };
-      const visit = (c) => {
-        if (typeof c[0] === 'number') {
-          g.b = [Math.min(g.b[0], c[0]), Math.min(g.b[1], c[1]), Math.max(g.b[2], c[0]), Math.max(g.b[3], c[1])];
-        } else c.forEach(visit);
-      };
-      visit(f.geometry.coordinates);
-      grids.set(id, g);
-    }
-    const size = (g) => (g.b[2] - g.b[0]) * (g.b[3] - g.b[1]);
-    const all = [...grids.values()];
-    const full = all.filter((g) => Number(g.props.households) >= 30);
-    const pick = (full.length ? full : all).sort((a, b) => size(a) - size(b))[0];
-    map.fitBounds([[pick.b[0], pick.b[1]], [pick.b[2], pick.b[3]]], { animate: false, padding: 80, maxZoom: 16.5 });
-    return { id: pick.props.id, name: pick.props.name, households: pick.props.households, zoom: map.getZoom() };
+  const township = await page.evaluate(async () => {
+    const res = await fetch('/api/me', { headers: { accept: 'application/json' } });
+    return (await res.json()).user.roles[0].area_id;
   });
-  assert.ok(grid, 'no grid-fill feature rendered at the start view');
-  await idle(page);
-  return grid;
-}
-
-/** Let label fade-in finish before a screenshot. */
-const settle = (page) => page.waitForTimeout(500);
-
-/**
- * Count what the WebGL canvas shows: distinct colours (quantised to 4 bits a channel) and the share of
- * pixels that differ from the plain background. A blank map has one colour and no such pixels.
- */
-async function canvasStats(page) {
-  return page.evaluate(async (bg) => {
-    const map = window.__cuntuMap;
-    const url = await new Promise((resolve) => {
-      map.once('render', () => resolve(map.getCanvas().toDataURL('image/png')));
-      map.triggerRepaint();
-    });
-    const img = new Image();
-    img.src = url;
-    await img.decode();
-    const c = document.createElement('canvas');
-    c.width = img.width;
-    c.height = img.height;
-    const ctx = c.getContext('2d');
-    ctx.drawImage(img, 0, 0);
-    const { data } = ctx.getImageData(0, 0, c.width, c.height);
-    const colours = new Set();
-    let nonBg = 0;
-    let n = 0;
-    for (let i = 0; i < data.length; i += 4 * 3) {
-      n++;
-      colours.add(((data[i] >> 4) << 8) | ((data[i + 1] >> 4) << 4) | (data[i + 2] >> 4));
-      const d = Math.abs(data[i] - bg[0]) + Math.abs(data[i + 1] - bg[1]) + Math.abs(data[i + 2] - bg[2]);
-      if (d > 24) nonBg++;
-    }
-    return { width: c.width, height: c.height, colours: colours.size, nonBackground: nonBg / n };
-  }, BACKGROUND);
-}
-
-function assertSameOrigin(requests) {
-  const foreign = requests.filter((u) => /^(https?|wss?):/i.test(u) && new URL(u).origin !== ORIGIN);
-  assert.deepEqual(foreign, [], `requests left the page's origin ${ORIGIN}`);
-}
-
-function assertNotBlank(stats, label) {
-  assert.ok(stats.width > 100 && stats.height > 100, `${label}: canvas too small ${stats.width}x${stats.height}`);
-  assert.ok(stats.colours >= 12, `${label}: map looks blank (only ${stats.colours} distinct colours)`);
-  assert.ok(stats.nonBackground > 0.05, `${label}: map looks blank (${(stats.nonBackground * 100).toFixed(1)}% non-background pixels)`);
+  return zoomInto(page, { within: township });
 }
 
 /** A canvas point (CSS pixels, relative to the canvas) inside a grid, with nothing clickable above it. */

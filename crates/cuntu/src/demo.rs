@@ -82,7 +82,7 @@ pub async fn load(store: &Store, data: &Path) -> Result<()> {
             summary.hazards
         ),
     );
-    Ok(())
+    ensure_demo_users(store).await
 }
 
 /// The demo's users, one per role, all in 冶河镇 (the first township): username, password,

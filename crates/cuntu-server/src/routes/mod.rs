@@ -20,14 +20,22 @@ use crate::AppState;
 pub fn router(state: AppState) -> Router {
     let index_html = state.web_dir.join("index.html");
     // Pages of the single-page front end (/, later /draw, /worker, /leader) all get index.html.
-    let web = ServeDir::new(&state.web_dir).not_found_service(ServeFile::new(index_html));
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .merge(tiles::router())
+    // `fallback` (not `not_found_service`) so that /login and the other pages answer 200.
+    let web = ServeDir::new(&state.web_dir).fallback(ServeFile::new(index_html));
+    // JSON answers may carry personal data and depend on the session: no cache keeps them.
+    let json_api = Router::new()
         .merge(api::router())
         .merge(session::router())
         .merge(households::router())
         .route("/api/{*rest}", get(api_not_found))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .merge(tiles::router())
+        .merge(json_api)
         .with_state(state)
         .fallback_service(web)
         .layer(middleware::from_fn(localize))
