@@ -206,6 +206,14 @@ pub fn household_scope_roots(assignments: &[Assignment]) -> Vec<i64> {
     roots
 }
 
+/// Whether a viewer may change the grids (and lanes) of the area whose ancestors-or-self are
+/// `chain`: village cadres of that village and township admins of its township may.
+pub fn may_edit_grids(assignments: &[Assignment], chain: &[i64]) -> bool {
+    assignments.iter().any(|a| {
+        matches!(a.role, Role::VillageCadre | Role::TownshipAdmin) && chain.contains(&a.area_id)
+    })
+}
+
 /// `13812345678` → `138****5678`: the carrier prefix and last four digits stay.
 pub fn mask_phone(phone: &str) -> String {
     mask_middle(phone, 3, 4)
@@ -314,6 +322,19 @@ mod tests {
             reveal(Some("x".into()), Visibility::Hidden, mask_phone),
             None
         );
+    }
+
+    #[test]
+    fn only_cadres_and_admins_above_a_grid_edit_it() {
+        let chain = [1, 2, 3];
+        assert!(may_edit_grids(&[a(Role::VillageCadre, 2, &[])], &chain));
+        assert!(may_edit_grids(&[a(Role::TownshipAdmin, 1, &[])], &chain));
+        assert!(!may_edit_grids(&[a(Role::GridWorker, 3, &[])], &chain));
+        assert!(!may_edit_grids(&[a(Role::VillageCadre, 5, &[])], &chain));
+        assert!(!may_edit_grids(
+            &[a(Role::Leader, 1, &[Grant::FullView])],
+            &chain
+        ));
     }
 
     #[test]

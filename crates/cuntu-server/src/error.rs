@@ -40,6 +40,11 @@ pub enum ApiError {
     },
     /// Signed in, but the thing asked for is outside the caller's scope.
     Forbidden,
+    /// Someone else saved first: the caller's version is stale.
+    Conflict {
+        expected: i32,
+        current: i32,
+    },
     DatabaseUnavailable,
     Internal,
 }
@@ -121,6 +126,12 @@ impl ApiError {
                 "无权访问：所请求的内容不在您的管辖范围内。".to_string(),
                 "Forbidden: what you asked for is outside your area of responsibility.".to_string(),
             ),
+            ApiError::Conflict { expected, current } => (
+                StatusCode::CONFLICT,
+                "stale_version",
+                format!("保存冲突：您编辑的是第 {expected} 版，其他人已保存为第 {current} 版。请查看对方的修改后重新编辑，您的修改未覆盖任何内容。"),
+                format!("Save conflict: you edited version {expected}, someone else has saved version {current}. Look at their change and edit again; nothing was overwritten."),
+            ),
             ApiError::DatabaseUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
@@ -150,7 +161,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!("database unavailable: {source}");
                 ApiError::DatabaseUnavailable
             }
-            StoreError::Rule { message, .. } => ApiError::Rule(message),
+            StoreError::Rule { message, .. } | StoreError::Invalid(message) => {
+                ApiError::Rule(message)
+            }
+            StoreError::Conflict { expected, current } => ApiError::Conflict { expected, current },
             StoreError::NotFound => ApiError::NotFound {
                 what_zh: "该对象".into(),
                 what_en: "The object".into(),

@@ -11,6 +11,12 @@ pub enum StoreError {
     Rule { constraint: String, message: String },
     #[error("not found")]
     NotFound,
+    /// The row changed since the caller read it (HTTP 409).
+    #[error("version {expected} is stale: the current version is {current}")]
+    Conflict { expected: i32, current: i32 },
+    /// The request cannot be carried out as asked; the message says why (HTTP 422).
+    #[error("{0}")]
+    Invalid(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("migration failed: {0}")]

@@ -10,6 +10,7 @@ pub mod changes;
 pub mod cluster;
 pub mod demo;
 mod error;
+pub mod grid_edits;
 pub mod households;
 pub mod layers;
 pub mod testing;

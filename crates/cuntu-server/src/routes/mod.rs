@@ -1,6 +1,7 @@
 //! One router per resource, merged here; the web build is served for everything else.
 
 mod api;
+mod grid_edits;
 mod health;
 mod households;
 mod session;
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(session::router())
         .merge(households::router())
+        .merge(grid_edits::router())
         .route("/api/{*rest}", get(api_not_found))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
