@@ -24,11 +24,22 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
         WHEN 'grid' THEN 3 WHEN 'lane' THEN 4 END
 $$;
 
+-- The area in m² of a lon/lat geometry taken as drawn: straight edges in lon/lat, scaled by
+-- the metres of a degree at its latitude. Slivers between areas are measured with it, not with
+-- the geography type, whose geodesic edges bow away from the drawn ones and would turn a
+-- shared edge split at a new vertex into a sliver of square metres.
+CREATE FUNCTION planar_area_m2(geom geometry) RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT CASE WHEN ST_IsEmpty(geom) THEN 0.0
+           ELSE ST_Area(geom) * 111319.49 * 111319.49 * cos(radians(ST_Y(ST_Centroid(ST_Envelope(geom)))))
+           END
+$$;
+
 -- How far (m²) a child may stick out of its parent: clipping in floating point leaves slivers
 -- of a fraction of a square metre along long boundaries, never more.
 CREATE FUNCTION area_outside_tolerance(geom geometry) RETURNS double precision
 LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT greatest(1.0, 1e-6 * ST_Area(geom::geography))
+    SELECT greatest(1.0, 1e-6 * planar_area_m2(geom))
 $$;
 
 -- Containment is a rule of the data, not of one client: every write of an area is checked
@@ -50,7 +61,7 @@ BEGIN
             RAISE EXCEPTION 'a % cannot lie under a %', NEW.kind, parent.kind
                 USING ERRCODE = 'check_violation', CONSTRAINT = 'areas_parent_rank';
         END IF;
-        outside := ST_Area(ST_Difference(NEW.geom, parent.geom)::geography);
+        outside := planar_area_m2(ST_Difference(NEW.geom, parent.geom));
         IF outside > area_outside_tolerance(NEW.geom) THEN
             RAISE EXCEPTION 'area % (%) lies % m² outside its parent % (%)',
                 NEW.name, NEW.kind, round(outside::numeric, 1), parent.name, parent.kind
@@ -60,7 +71,7 @@ BEGIN
     IF TG_OP = 'UPDATE' AND NOT ST_Equals(NEW.geom, OLD.geom) THEN
         SELECT c.name, c.kind INTO stray FROM areas c
         WHERE c.parent_id = NEW.id
-          AND ST_Area(ST_Difference(c.geom, NEW.geom)::geography) > area_outside_tolerance(c.geom)
+          AND planar_area_m2(ST_Difference(c.geom, NEW.geom)) > area_outside_tolerance(c.geom)
         LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'area % (%) would leave its child % (%) outside', NEW.name, NEW.kind, stray.name, stray.kind

@@ -8,7 +8,7 @@ BEGIN
     IF NEW.parent_id IS NULL THEN
         RETURN NEW;
     END IF;
-    SELECT s.name, ST_Area(ST_Intersection(s.geom, NEW.geom)::geography) AS overlap INTO clash
+    SELECT s.name, planar_area_m2(ST_Intersection(s.geom, NEW.geom)) AS overlap INTO clash
     FROM areas s
     WHERE s.parent_id = NEW.parent_id AND s.kind = NEW.kind AND s.id <> NEW.id
       AND s.geom && NEW.geom AND ST_Intersects(s.geom, NEW.geom)

@@ -122,8 +122,8 @@ async fn scalar(v: &Village, sql: &str) -> i64 {
 /// The partition is exact: grids cover the village, overlap nowhere, every household in one.
 async fn assert_partition_exact(v: &Village) {
     let (gap, overlap): (f64, f64) = sqlx::query_as(
-        "SELECT ST_Area(ST_Difference(v.geom, ST_Union(g.geom))::geography), \
-                coalesce((SELECT sum(ST_Area(ST_Intersection(a.geom, b.geom)::geography)) \
+        "SELECT planar_area_m2(ST_Difference(v.geom, ST_Union(g.geom))), \
+                coalesce((SELECT sum(planar_area_m2(ST_Intersection(a.geom, b.geom))) \
                           FROM areas a JOIN areas b ON a.parent_id = b.parent_id AND a.id < b.id \
                           WHERE a.parent_id = v.id), 0) \
          FROM areas v JOIN areas g ON g.parent_id = v.id WHERE v.code = 'V' GROUP BY v.id, v.geom",
