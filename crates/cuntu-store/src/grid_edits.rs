@@ -139,6 +139,29 @@ async fn finish(tx: Transaction<'_, Postgres>, dry_run: bool) -> Result<(), Stor
     Ok(())
 }
 
+/// The common end of every edit: re-file the households it touched, count who moved,
+/// report the resulting grids, and commit (or roll back a dry run).
+async fn conclude(
+    mut tx: Transaction<'_, Postgres>,
+    before: &[(i64, Option<i64>, bool)],
+    grids: &[i64],
+    removed: Vec<i64>,
+    dry_run: bool,
+) -> Result<EditReport, StoreError> {
+    let ids: Vec<i64> = before.iter().map(|b| b.0).collect();
+    reassign(&mut tx, &ids).await?;
+    let (moved_households, moved_key_population) = moved(&mut tx, before).await?;
+    let grids = grid_states(&mut tx, grids).await?;
+    finish(tx, dry_run).await?;
+    Ok(EditReport {
+        grids,
+        removed,
+        moved_households,
+        moved_key_population,
+        dry_run,
+    })
+}
+
 /// How many of `before` now sit in another grid, and how many of those carry tags.
 async fn moved(
     tx: &mut Transaction<'_, Postgres>,
@@ -215,18 +238,7 @@ impl Store {
         .bind(&pieces[1])
         .fetch_one(&mut *tx)
         .await?;
-        let ids: Vec<i64> = before.iter().map(|b| b.0).collect();
-        reassign(&mut tx, &ids).await?;
-        let (moved_households, moved_key_population) = moved(&mut tx, &before).await?;
-        let grids = grid_states(&mut tx, &[id, new_id]).await?;
-        finish(tx, dry_run).await?;
-        Ok(EditReport {
-            grids,
-            removed: Vec::new(),
-            moved_households,
-            moved_key_population,
-            dry_run,
-        })
+        conclude(tx, &before, &[id, new_id], Vec::new(), dry_run).await
     }
 
     /// Merges grid `absorbed` into its neighbour `kept`; role assignments on the absorbed grid
@@ -309,18 +321,7 @@ impl Store {
             .bind(&union)
             .execute(&mut *tx)
             .await?;
-        let ids: Vec<i64> = before.iter().map(|b| b.0).collect();
-        reassign(&mut tx, &ids).await?;
-        let (moved_households, moved_key_population) = moved(&mut tx, &before).await?;
-        let grids = grid_states(&mut tx, &[kept.0]).await?;
-        finish(tx, dry_run).await?;
-        Ok(EditReport {
-            grids,
-            removed: vec![absorbed.0],
-            moved_households,
-            moved_key_population,
-            dry_run,
-        })
+        conclude(tx, &before, &[kept.0], vec![absorbed.0], dry_run).await
     }
 
     /// Every earlier version of an area, newest first, with the current one on top.
@@ -380,18 +381,7 @@ impl Store {
             .bind(&geom)
             .execute(&mut *tx)
             .await?;
-        let ids: Vec<i64> = before.iter().map(|b| b.0).collect();
-        reassign(&mut tx, &ids).await?;
-        let (moved_households, moved_key_population) = moved(&mut tx, &before).await?;
-        let grids = grid_states(&mut tx, &[id]).await?;
-        finish(tx, dry_run).await?;
-        Ok(EditReport {
-            grids,
-            removed: Vec::new(),
-            moved_households,
-            moved_key_population,
-            dry_run,
-        })
+        conclude(tx, &before, &[id], Vec::new(), dry_run).await
     }
 }
 

@@ -138,6 +138,29 @@ fn describe(report: &EditReport, lang: Lang) -> Value {
     json!({ "report": report, "summary": summary, "warnings": warnings })
 }
 
+/// Audits a saved edit (a dry run saves nothing, so it is not audited) and answers with
+/// its description.
+async fn respond(
+    state: &AppState,
+    viewer: &Viewer,
+    lang: Lang,
+    report: EditReport,
+    action: &str,
+    target: Option<String>,
+    detail: Value,
+) -> Result<Json<Value>, ApiError> {
+    if !report.dry_run {
+        state
+            .store
+            .audit(cuntu_store::audit::AuditEntry {
+                detail,
+                ..viewer.audit_entry(action, target)
+            })
+            .await?;
+    }
+    Ok(Json(describe(&report, lang)))
+}
+
 #[derive(Deserialize)]
 struct SplitRequest {
     line: GeoJsonLine,
@@ -161,16 +184,17 @@ async fn split(
         .store
         .split_area(id, request.version, &line, &actor, request.dry_run)
         .await?;
-    if !report.dry_run {
-        state
-            .store
-            .audit(cuntu_store::audit::AuditEntry {
-                detail: json!({ "new": report.grids.iter().map(|g| g.id).collect::<Vec<_>>() }),
-                ..viewer.audit_entry("split_area", Some(format!("area:{id}")))
-            })
-            .await?;
-    }
-    Ok(Json(describe(&report, lang)))
+    let detail = json!({ "new": report.grids.iter().map(|g| g.id).collect::<Vec<_>>() });
+    respond(
+        &state,
+        &viewer,
+        lang,
+        report,
+        "split_area",
+        Some(format!("area:{id}")),
+        detail,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -205,16 +229,17 @@ async fn merge(
             request.dry_run,
         )
         .await?;
-    if !report.dry_run {
-        state
-            .store
-            .audit(cuntu_store::audit::AuditEntry {
-                detail: json!({ "absorbed": request.absorb.id }),
-                ..viewer.audit_entry("merge_areas", Some(format!("area:{}", request.keep.id)))
-            })
-            .await?;
-    }
-    Ok(Json(describe(&report, lang)))
+    let detail = json!({ "absorbed": request.absorb.id });
+    respond(
+        &state,
+        &viewer,
+        lang,
+        report,
+        "merge_areas",
+        Some(format!("area:{}", request.keep.id)),
+        detail,
+    )
+    .await
 }
 
 async fn history(
@@ -256,14 +281,15 @@ async fn restore(
             request.dry_run,
         )
         .await?;
-    if !report.dry_run {
-        state
-            .store
-            .audit(cuntu_store::audit::AuditEntry {
-                detail: json!({ "to_version": request.to_version }),
-                ..viewer.audit_entry("restore_area", Some(format!("area:{id}")))
-            })
-            .await?;
-    }
-    Ok(Json(describe(&report, lang)))
+    let detail = json!({ "to_version": request.to_version });
+    respond(
+        &state,
+        &viewer,
+        lang,
+        report,
+        "restore_area",
+        Some(format!("area:{id}")),
+        detail,
+    )
+    .await
 }
