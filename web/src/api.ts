@@ -1,6 +1,7 @@
 // The server's JSON API, same origin, relative URLs. Every call goes through `apiFetch`, which
 // sends the page language as Accept-Language (the server localises its error messages by it) and
 // the session cookie (HttpOnly: the page never sees the token).
+import type { Feature, FeatureCollection, LineString, MultiPolygon, Polygon, Position } from 'geojson';
 import { lang } from './i18n';
 
 export interface Summary {
@@ -185,3 +186,137 @@ export function fetchHousehold(id: number): Promise<HouseholdDetail> {
   }
   return p;
 }
+
+// ---- grid editing (the /draw page) -----------------------------------------
+
+export interface Village {
+  id: number;
+  code: string;
+  name: string;
+  township_id?: number;
+}
+
+export interface StaffMember {
+  user_id: number;
+  username: string;
+  display_name?: string | null;
+  duty?: 'leader' | 'worker';
+}
+
+export interface GridProps {
+  id: number;
+  code?: string;
+  name: string;
+  version: number;
+  households: number;
+  key_population?: number;
+  parts?: number;
+  staff?: StaffMember[];
+}
+
+export type GridFeature = Feature<MultiPolygon | Polygon, GridProps>;
+
+export interface Gaps {
+  area_m2?: number;
+  households?: number;
+  geometry?: MultiPolygon | Polygon | null;
+}
+
+export interface VillageGrids {
+  village: Village & { geometry: MultiPolygon | Polygon };
+  rule: { min_households: number; max_households: number };
+  grids: FeatureCollection<MultiPolygon | Polygon, GridProps>;
+  gaps?: Gaps | null;
+}
+
+export interface EditMove {
+  from_id: number | null;
+  from_name: string | null;
+  to_id: number | null;
+  to_name: string | null;
+  households: number;
+  key_population?: number;
+}
+
+/** What an edit did (or, for a dry run, would do). Fields the server does not send are absent. */
+export interface EditResponse {
+  report: {
+    grids?: Array<{ id: number; code?: string; name: string; version?: number; households: number }>;
+    removed?: number[];
+    moves?: EditMove[];
+    moved_households?: number;
+    moved_key_population?: number;
+    dry_run?: boolean;
+    notes?: string[];
+  };
+  summary?: string;
+  warnings?: string[];
+  gaps?: { area_m2?: number; households?: number } | null;
+}
+
+export interface HistoryVersion {
+  version: number;
+  name: string;
+  geometry: MultiPolygon | Polygon | null;
+  valid_from: string;
+  valid_to: string | null;
+  changed_by: string | { username?: string; display_name?: string } | null;
+  operation: string;
+}
+
+export interface StaffAnswer {
+  staff: StaffMember[];
+  candidates: StaffMember[];
+}
+
+/** One grid edit, as the validate endpoint and the real call both take it. */
+export type GridOp =
+  | { op: 'split'; id: number; line: LineString; version: number }
+  | { op: 'merge'; keep: { id: number; version: number }; absorb: { id: number; version: number } }
+  | { op: 'create'; geometry: Polygon | MultiPolygon; trim: boolean; name?: string }
+  | { op: 'update'; id: number; version: number; name?: string; geometry?: Polygon | MultiPolygon; trim?: boolean }
+  | { op: 'delete'; id: number; version: number }
+  | { op: 'move'; moves: Array<{ from: Position; to: Position }>; versions: Record<string, number> }
+  | { op: 'restore'; id: number; version: number; to_version: number };
+
+export async function fetchVillages(): Promise<Village[]> {
+  const body = await call<{ villages: Village[] }>('api/villages', { cache: 'no-store' });
+  return body.villages ?? [];
+}
+
+export const fetchVillageGrids = (id: number) => call<VillageGrids>(`api/villages/${id}/grids`, { cache: 'no-store' });
+
+/** The dry run of `op`: what saving it would do, or the error it would meet. */
+export const validateGridOp = (villageId: number, op: GridOp) =>
+  call<EditResponse>(`api/villages/${villageId}/grids/validate`, { method: 'POST', body: op, cache: 'no-store' });
+
+/** Save `op` for real, through its own endpoint. */
+export function saveGridOp(villageId: number, op: GridOp): Promise<EditResponse> {
+  const post = (url: string, body: unknown) => call<EditResponse>(url, { method: 'POST', body, cache: 'no-store' });
+  switch (op.op) {
+    case 'split':
+      return post(`api/areas/${op.id}/split`, { line: op.line, version: op.version });
+    case 'merge':
+      return post('api/areas/merge', { keep: op.keep, absorb: op.absorb });
+    case 'create':
+      return post(`api/villages/${villageId}/grids`, { geometry: op.geometry, trim: op.trim, name: op.name });
+    case 'update': {
+      const { op: _op, id, ...body } = op;
+      return call<EditResponse>(`api/areas/${id}`, { method: 'PATCH', body, cache: 'no-store' });
+    }
+    case 'delete':
+      return call<EditResponse>(`api/areas/${op.id}?version=${op.version}`, { method: 'DELETE', cache: 'no-store' });
+    case 'move':
+      return post(`api/villages/${villageId}/grids/move-vertices`, { moves: op.moves, versions: op.versions });
+    case 'restore':
+      return post(`api/areas/${op.id}/restore`, { version: op.version, to_version: op.to_version });
+  }
+}
+
+export const fetchHistory = (id: number) => call<{ id: number; versions: HistoryVersion[] }>(`api/areas/${id}/history`, { cache: 'no-store' });
+
+export const fetchStaff = (id: number) => call<StaffAnswer>(`api/areas/${id}/staff`, { cache: 'no-store' });
+
+export const saveStaff = (id: number, leader: number | null, workers: number[]) =>
+  call<StaffAnswer>(`api/areas/${id}/staff`, { method: 'PUT', body: { leader, workers }, cache: 'no-store' });
+

@@ -38,7 +38,7 @@ function inRing(p: Position, r: Ring): boolean {
   return inside;
 }
 
-function inPoly(p: Position, poly: Poly): boolean {
+export function inPoly(p: Position, poly: Poly): boolean {
   if (!poly.length || !inRing(p, poly[0])) return false;
   for (let i = 1; i < poly.length; i++) if (inRing(p, poly[i])) return false;
   return true;

@@ -1,5 +1,6 @@
 // The page's entry: header, language switch and the choice of view by path. `/login` shows the
-// login form; every other path shows the map (loaded on demand, with MapLibre).
+// login form, `/draw` the grid editor; every other path shows the map (each loaded on demand,
+// with MapLibre).
 // MapLibre's CSS first: app.css overrides some of its rules at the same specificity.
 import 'maplibre-gl/dist/maplibre-gl.css';
 import './app.css';
@@ -38,12 +39,20 @@ function fatal(e: unknown): void {
 }
 
 const isLogin = /^\/login\/?$/.test(location.pathname);
-document.body.classList.add(isLogin ? 'page-login' : 'page-map');
+// The server only serves /draw to a session that may edit grids; the page still asks the API.
+const isDraw = /^\/draw\/?$/.test(location.pathname);
+document.body.classList.add(isLogin ? 'page-login' : isDraw ? 'page-draw' : 'page-map');
 initLangSwitch();
 
 if (isLogin) {
   $('login-view').hidden = false;
   startLogin();
+} else if (isDraw) {
+  $('stage').hidden = false;
+  void initAccount();
+  import('./draw')
+    .then((m) => m.startDraw())
+    .catch(fatal);
 } else {
   $('stage').hidden = false;
   void initAccount();
