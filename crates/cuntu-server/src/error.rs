@@ -30,7 +30,11 @@ pub enum ApiError {
         what_zh: String,
         what_en: String,
     },
-    Rule(String),
+    /// A rule of the data was broken; the message says which, in both languages.
+    Rule {
+        zh: String,
+        en: String,
+    },
     /// No session, or an expired one.
     Unauthorized,
     /// Unknown user or wrong password: one message for both.
@@ -96,11 +100,11 @@ impl ApiError {
                 format!("找不到{what_zh}"),
                 format!("{what_en} not found"),
             ),
-            ApiError::Rule(message) => (
+            ApiError::Rule { zh, en } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "rule_violated",
-                format!("数据不符合规则：{message}"),
-                format!("The data breaks a rule: {message}"),
+                zh.clone(),
+                en.clone(),
             ),
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
@@ -161,9 +165,23 @@ impl From<StoreError> for ApiError {
                 tracing::warn!("database unavailable: {source}");
                 ApiError::DatabaseUnavailable
             }
-            StoreError::Rule { message, .. } | StoreError::Invalid(message) => {
-                ApiError::Rule(message)
-            }
+            StoreError::Rule {
+                constraint,
+                message,
+                detail: Some(english),
+            } if !constraint.is_empty() => ApiError::Rule {
+                zh: message,
+                en: english,
+            },
+            StoreError::Rule {
+                constraint,
+                message,
+                ..
+            } => ApiError::Rule {
+                zh: format!("数据不符合规则（{constraint}）：{message}"),
+                en: format!("The data breaks a rule ({constraint}): {message}"),
+            },
+            StoreError::Invalid { zh, en } => ApiError::Rule { zh, en },
             StoreError::Conflict { expected, current } => ApiError::Conflict { expected, current },
             StoreError::NotFound => ApiError::NotFound {
                 what_zh: "该对象".into(),

@@ -160,10 +160,11 @@ async fn split_then_merge_keeps_the_partition_and_the_households() {
     assert_eq!(status, StatusCode::OK, "{dry}");
     assert_eq!(dry["report"]["moved_households"], 20, "{dry}");
     assert_eq!(dry["report"]["moved_key_population"], 4, "{dry}");
-    assert!(
-        dry["summary"].as_str().unwrap().contains("20 户更换网格"),
+    assert_eq!(
+        dry["summary"], "20 户从网格01移到网格03，其中 4 户为重点人群户（更换网格员）",
         "{dry}"
     );
+    assert_eq!(dry["report"]["moves"][0]["from_id"], v.west);
     assert!(dry["warnings"]
         .as_array()
         .unwrap()
@@ -224,7 +225,7 @@ async fn split_then_merge_keeps_the_partition_and_the_households() {
         refused["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("overlaps"),
+            .contains("重叠"),
         "{refused}"
     );
 
@@ -294,7 +295,7 @@ async fn bad_edits_are_refused_with_a_reason() {
     assert!(body["error"]["message"]
         .as_str()
         .unwrap()
-        .contains("cross the grid once"));
+        .contains("分成两块"));
     // Not GeoJSON, bad coordinates, no body.
     let (status, _) = post(
         &v,
@@ -368,5 +369,582 @@ async fn only_cadres_and_admins_edit_grids() {
     assert_eq!(
         scalar(&v, "SELECT max(version)::bigint FROM areas").await,
         1
+    );
+}
+
+/// Any method, JSON in and out, with an optional session and extra headers.
+async fn send(
+    v: &Village,
+    method: reqwest::Method,
+    cookie: Option<&str>,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut r = client()
+        .request(method, format!("{}{path}", v.base))
+        .header("accept-language", "zh-CN");
+    if let Some(c) = cookie {
+        r = r.header("cookie", c);
+    }
+    for (k, val) in headers {
+        r = r.header(*k, *val);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn village_id(v: &Village) -> i64 {
+    scalar(v, "SELECT id FROM areas WHERE code = 'V'").await
+}
+
+fn polygon(ring: &[(f64, f64)]) -> Value {
+    let coords: Vec<[f64; 2]> = ring.iter().map(|(x, y)| [*x, *y]).collect();
+    json!({ "type": "Polygon", "coordinates": [coords] })
+}
+
+#[tokio::test]
+async fn a_drawn_grid_is_clipped_trimmed_and_fills_the_gap() {
+    let v = village().await;
+    let vid = village_id(&v).await;
+
+    // Delete the east grid: its 40 households and its area become the gap.
+    let (status, stale) = send(
+        &v,
+        reqwest::Method::DELETE,
+        Some(&v.cadre),
+        &format!("/api/areas/{}", v.east),
+        None,
+        &[("if-match", "\"7\"")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{stale}");
+    let (status, deleted) = send(
+        &v,
+        reqwest::Method::DELETE,
+        Some(&v.cadre),
+        &format!("/api/areas/{}", v.east),
+        None,
+        &[("if-match", "\"1\"")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    assert_eq!(deleted["report"]["removed"][0], v.east);
+    assert_eq!(deleted["gaps"]["households"], 40, "{deleted}");
+    let gap = deleted["gaps"]["area_m2"].as_f64().unwrap();
+    let east_m2 = 0.01 * 0.02 * 111_319.49 * 111_319.49 * (47.11f64).to_radians().cos();
+    assert!(
+        (gap - east_m2).abs() < 0.01 * east_m2,
+        "gap {gap} m², east grid {east_m2} m²"
+    );
+    let (_, layer) = send(
+        &v,
+        reqwest::Method::GET,
+        Some(&v.cadre),
+        &format!("/api/villages/{vid}/grids"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(layer["gaps"]["households"], 40);
+    assert_eq!(layer["grids"]["features"].as_array().unwrap().len(), 1);
+    assert_eq!(layer["rule"]["min_households"], 30);
+
+    // A shape over the west grid is refused without trim, naming the grid; nothing changes.
+    let overshoot = polygon(&[
+        (9.505, 47.095),
+        (9.53, 47.095),
+        (9.53, 47.125),
+        (9.505, 47.125),
+        (9.505, 47.095),
+    ]);
+    let (status, refused) = post(
+        &v,
+        Some(&v.cadre),
+        &format!("/api/villages/{vid}/grids"),
+        json!({ "geometry": overshoot }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("网格01"),
+        "{refused}"
+    );
+    assert_eq!(
+        scalar(&v, "SELECT count(*) FROM areas WHERE kind = 'grid'").await,
+        1
+    );
+
+    // The dry run through validate says what the trimmed grid would hold.
+    let (status, preview) = post(
+        &v,
+        Some(&v.cadre),
+        &format!("/api/villages/{vid}/grids/validate"),
+        json!({ "op": "create", "geometry": overshoot, "trim": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["report"]["grids"][0]["households"], 40);
+    assert_eq!(
+        scalar(&v, "SELECT count(*) FROM areas WHERE kind = 'grid'").await,
+        1
+    );
+
+    // With trim: clipped to the village, trimmed off the west grid, and it says so.
+    let (status, created) = post(
+        &v,
+        Some(&v.cadre),
+        &format!("/api/villages/{vid}/grids"),
+        json!({ "geometry": overshoot, "trim": true, "name": "东片" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let notes: Vec<&str> = created["report"]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(notes.iter().any(|n| n.contains("超出村界")), "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("网格01") && n.contains("裁去")),
+        "{notes:?}"
+    );
+    assert_eq!(created["report"]["grids"][0]["name"], "东片");
+    assert_eq!(created["report"]["grids"][0]["households"], 40);
+    assert_eq!(
+        created["summary"],
+        "40 户从未划网格区域移到东片，其中 8 户为重点人群户（更换网格员）"
+    );
+    assert_eq!(created["gaps"]["households"], 0);
+    assert_partition_exact(&v).await;
+
+    // Bad shapes: not a polygon, coordinates out of range, no area.
+    for (geometry, want) in [
+        (
+            json!({ "type": "LineString", "coordinates": [[9.5, 47.1], [9.6, 47.1]] }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            polygon(&[(9.5, 47.1), (200.0, 47.1), (9.6, 47.2), (9.5, 47.1)]),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            polygon(&[
+                (9.501, 47.101),
+                (9.502, 47.102),
+                (9.503, 47.103),
+                (9.501, 47.101),
+            ]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({ "type": "Polygon", "coordinates": "no" }),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, body) = post(
+            &v,
+            Some(&v.cadre),
+            &format!("/api/villages/{vid}/grids"),
+            json!({ "geometry": geometry, "trim": true }),
+        )
+        .await;
+        assert_eq!(status, want, "{geometry} → {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+    assert_partition_exact(&v).await;
+}
+
+#[tokio::test]
+async fn a_shared_vertex_moves_in_both_grids() {
+    let v = village().await;
+    let vid = village_id(&v).await;
+    let path = format!("/api/villages/{vid}/grids/move-vertices");
+    let versions = json!({ v.west.to_string(): 1, v.east.to_string(): 1 });
+
+    // (9.51, 47.11) lies on the shared edge of both grids: inserted and moved in both.
+    let (status, moved) = post(&v, Some(&v.cadre), &path, json!({ "moves": [{ "from": [9.51, 47.11], "to": [9.5126, 47.11] }], "versions": versions })).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    let grids = moved["report"]["grids"].as_array().unwrap();
+    assert_eq!(grids.len(), 2, "{moved}");
+    assert!(grids.iter().all(|g| g["version"] == 2));
+    // The lattice column at 9.5105 near the middle now lies west of the moved edge.
+    assert!(
+        moved["report"]["moved_households"].as_i64().unwrap() > 0,
+        "{moved}"
+    );
+    assert_partition_exact(&v).await;
+    let shared: bool = sqlx::query_scalar(
+        "SELECT ST_Equals(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom)), \
+                ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))) \
+                AND ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))) > 0.02 \
+         FROM areas a, areas b WHERE a.id = $1 AND b.id = $2",
+    )
+    .bind(v.west)
+    .bind(v.east)
+    .fetch_one(v.db.store.pool())
+    .await
+    .unwrap();
+    assert!(shared, "the two grids still share their whole edge");
+
+    // A stale view: 409, nothing written.
+    let (status, stale) = post(
+        &v,
+        Some(&v.cadre),
+        &path,
+        json!({ "moves": [{ "from": [9.51, 47.11], "to": [9.509, 47.11] }], "versions": versions }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{stale}");
+
+    // The bottom end of the shared edge slides along the village boundary, and stays on it.
+    let versions = json!({ v.west.to_string(): 2, v.east.to_string(): 2 });
+    let (status, slid) = post(&v, Some(&v.cadre), &path, json!({ "moves": [{ "from": [9.51, 47.10], "to": [9.5115, 47.0990] }], "versions": versions })).await;
+    assert_eq!(status, StatusCode::OK, "{slid}");
+    assert_partition_exact(&v).await;
+    let on_boundary: bool = sqlx::query_scalar(
+        "SELECT ST_DWithin(ST_Boundary(v.geom), ST_SetSRID(ST_MakePoint(9.5115, 47.10), 4326), 1e-9) \
+            AND ST_DWithin(g.geom, ST_SetSRID(ST_MakePoint(9.5115, 47.10), 4326), 1e-9) \
+         FROM areas v, areas g WHERE v.code = 'V' AND g.id = $1",
+    )
+    .bind(v.west)
+    .fetch_one(v.db.store.pool())
+    .await
+    .unwrap();
+    assert!(on_boundary);
+
+    // A corner of the village stays where it is; a point on no edge moves nothing.
+    let versions = json!({ v.west.to_string(): 3, v.east.to_string(): 3 });
+    let (status, corner) = post(&v, Some(&v.cadre), &path, json!({ "moves": [{ "from": [9.50, 47.10], "to": [9.501, 47.101] }], "versions": versions })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{corner}");
+    assert!(corner["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("拐点"));
+    let (status, nowhere) = post(&v, Some(&v.cadre), &path, json!({ "moves": [{ "from": [9.505, 47.105], "to": [9.506, 47.106] }], "versions": versions })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{nowhere}");
+
+    // A move that folds a grid over itself is refused by the database with the reason.
+    let (status, folded) = post(&v, Some(&v.cadre), &path, json!({ "moves": [{ "from": [9.5126, 47.11], "to": [9.525, 47.11] }], "versions": versions })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{folded}");
+    assert_partition_exact(&v).await;
+    assert_eq!(
+        scalar(
+            &v,
+            "SELECT max(version)::bigint FROM areas WHERE kind = 'grid'"
+        )
+        .await,
+        3
+    );
+}
+
+#[tokio::test]
+async fn renames_staff_and_the_township_rule() {
+    let v = village().await;
+    let vid = village_id(&v).await;
+    let township = scalar(&v, "SELECT id FROM areas WHERE code = 'T'").await;
+
+    // Rename with If-Match; a stale If-Match is 409.
+    let path = format!("/api/areas/{}", v.east);
+    let (status, renamed) = send(
+        &v,
+        reqwest::Method::PATCH,
+        Some(&v.cadre),
+        &path,
+        Some(json!({ "name": "河东" })),
+        &[("if-match", "\"1\"")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(renamed["report"]["grids"][0]["name"], "河东");
+    let (status, _) = send(
+        &v,
+        reqwest::Method::PATCH,
+        Some(&v.cadre),
+        &path,
+        Some(json!({ "name": "河西" })),
+        &[("if-match", "\"1\"")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Staff: the candidates are the village's people; the leader gets the grid_worker role.
+    let staff_path = format!("/api/areas/{}/staff", v.east);
+    let (status, staffing) = send(
+        &v,
+        reqwest::Method::GET,
+        Some(&v.cadre),
+        &staff_path,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{staffing}");
+    let candidates: Vec<&str> = staffing["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(candidates, ["cadre", "worker"]);
+    let worker_id = scalar(&v, "SELECT id FROM users WHERE username = 'worker'").await;
+    let (status, set) = send(
+        &v,
+        reqwest::Method::PUT,
+        Some(&v.cadre),
+        &staff_path,
+        Some(json!({ "leader": worker_id, "workers": [] })),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["staff"][0]["duty"], "leader");
+    assert_eq!(
+        scalar(
+            &v,
+            &format!(
+                "SELECT count(*) FROM role_assignments WHERE area_id = {} AND role = 'grid_worker'",
+                v.east
+            )
+        )
+        .await,
+        1
+    );
+    let (status, _) = send(
+        &v,
+        reqwest::Method::PUT,
+        Some(&v.cadre),
+        &staff_path,
+        Some(json!({ "leader": null, "workers": [999_999] })),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = send(
+        &v,
+        reqwest::Method::PUT,
+        Some(&v.worker),
+        &staff_path,
+        Some(json!({ "leader": worker_id })),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, layer) = send(
+        &v,
+        reqwest::Method::GET,
+        Some(&v.cadre),
+        &format!("/api/villages/{vid}/grids"),
+        None,
+        &[],
+    )
+    .await;
+    let east = layer["grids"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == v.east)
+        .unwrap()
+        .clone();
+    assert_eq!(east["properties"]["staff"][0]["username"], "worker");
+
+    // Merging the east grid away keeps its leader in the kept grid (as its leader: west has none).
+    let (status, merged) = post(
+        &v,
+        Some(&v.cadre),
+        "/api/areas/merge",
+        json!({ "keep": { "id": v.west, "version": 1 }, "absorb": { "id": v.east, "version": 2 } }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    let (_, west_staff) = send(
+        &v,
+        reqwest::Method::GET,
+        Some(&v.cadre),
+        &format!("/api/areas/{}/staff", v.west),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        west_staff["staff"].as_array().unwrap().len(),
+        1,
+        "{west_staff}"
+    );
+    assert_eq!(west_staff["staff"][0]["duty"], "leader");
+
+    // The township's rule: only its admin sets it, and edits are judged by it.
+    let rule_path = format!("/api/townships/{township}/grid-rule");
+    let (status, _) = send(
+        &v,
+        reqwest::Method::PUT,
+        Some(&v.cadre),
+        &rule_path,
+        Some(json!({ "min_households": 60, "max_households": 90 })),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    add_user(
+        &v.db.store,
+        "admin",
+        "admin-password",
+        Role::TownshipAdmin,
+        township,
+        &[],
+    )
+    .await;
+    let admin = login(&v.base, "admin", "admin-password").await.unwrap();
+    let (status, bad) = send(
+        &v,
+        reqwest::Method::PUT,
+        Some(&admin),
+        &rule_path,
+        Some(json!({ "min_households": 90, "max_households": 60 })),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let (status, _) = send(
+        &v,
+        reqwest::Method::PUT,
+        Some(&admin),
+        &rule_path,
+        Some(json!({ "min_households": 60, "max_households": 90 })),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, rule) = send(
+        &v,
+        reqwest::Method::GET,
+        Some(&v.cadre),
+        &rule_path,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(rule, json!({ "min_households": 60, "max_households": 90 }));
+    let (status, preview) = post(
+        &v,
+        Some(&v.cadre),
+        &format!("/api/villages/{vid}/grids/validate"),
+        json!({ "op": "split", "id": v.west, "version": 2, "line": cut_line(9.51) }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let warnings = preview["warnings"].to_string();
+    assert!(warnings.contains("60–90"), "{warnings}");
+    // The admin's village list has the village; the worker's is empty and /draw is closed.
+    let (_, list) = send(
+        &v,
+        reqwest::Method::GET,
+        Some(&admin),
+        "/api/villages",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(list["villages"][0]["id"], vid);
+    let (_, list) = send(
+        &v,
+        reqwest::Method::GET,
+        Some(&v.worker),
+        "/api/villages",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(list["villages"], json!([]));
+}
+
+#[tokio::test]
+async fn the_draw_page_is_for_grid_editors_only() {
+    let v = village().await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirects
+        .get(format!("{}/draw", v.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login?next=/draw");
+    let r = no_redirects
+        .get(format!("{}/draw", v.base))
+        .header("cookie", &v.worker)
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("village cadres"));
+    let vid = village_id(&v).await;
+    for (method, path, body) in [
+        (
+            reqwest::Method::POST,
+            format!("/api/villages/{vid}/grids"),
+            Some(
+                json!({ "geometry": polygon(&[(9.5, 47.1), (9.51, 47.1), (9.51, 47.11), (9.5, 47.1)]) }),
+            ),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/villages/{vid}/grids/move-vertices"),
+            Some(json!({ "moves": [] })),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/villages/{vid}/grids/validate"),
+            Some(json!({ "op": "delete", "id": v.west, "version": 1 })),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/villages/{vid}/grids"),
+            None,
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/areas/{}", v.west),
+            Some(json!({ "name": "x", "version": 1 })),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/areas/{}?version=1", v.west),
+            None,
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/api/areas/{}/staff", v.west),
+            Some(json!({ "leader": null })),
+        ),
+    ] {
+        let (status, _) = send(&v, method.clone(), Some(&v.worker), &path, body, &[]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
+    }
+    assert_eq!(
+        scalar(&v, "SELECT max(version)::bigint FROM areas").await,
+        1
+    );
+    assert_eq!(
+        scalar(&v, "SELECT count(*) FROM areas WHERE kind = 'grid'").await,
+        2
     );
 }

@@ -6,17 +6,23 @@ pub enum StoreError {
     /// The database cannot be reached now; retrying later may work (HTTP 503).
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
-    /// The data broke a rule the database enforces; the message says which (HTTP 422).
+    /// The data broke a rule the database enforces; the message says which (HTTP 422). Our
+    /// own rules raise their message in Chinese with the English in `detail`.
     #[error("{message}")]
-    Rule { constraint: String, message: String },
+    Rule {
+        constraint: String,
+        message: String,
+        detail: Option<String>,
+    },
     #[error("not found")]
     NotFound,
     /// The row changed since the caller read it (HTTP 409).
     #[error("version {expected} is stale: the current version is {current}")]
     Conflict { expected: i32, current: i32 },
-    /// The request cannot be carried out as asked; the message says why (HTTP 422).
-    #[error("{0}")]
-    Invalid(String),
+    /// The request cannot be carried out as asked; the message says why, in both languages
+    /// (HTTP 422).
+    #[error("{en}")]
+    Invalid { zh: String, en: String },
     #[error("configuration: {0}")]
     Config(String),
     #[error("migration failed: {0}")]
@@ -46,9 +52,14 @@ impl From<sqlx::Error> for StoreError {
                     return StoreError::Unavailable(e);
                 }
                 if let (Some(constraint), true) = (db.constraint(), code.starts_with("23")) {
+                    let detail = db
+                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                        .and_then(|pg| pg.detail())
+                        .map(str::to_string);
                     return StoreError::Rule {
                         constraint: constraint.to_string(),
                         message: db.message().to_string(),
+                        detail,
                     };
                 }
                 StoreError::Database(e)
@@ -59,6 +70,13 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    pub fn invalid(zh: impl Into<String>, en: impl Into<String>) -> Self {
+        StoreError::Invalid {
+            zh: zh.into(),
+            en: en.into(),
+        }
+    }
+
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod demo;
 mod error;
 pub mod grid_edits;
+pub mod grid_layer;
 pub mod households;
 pub mod layers;
 pub mod testing;

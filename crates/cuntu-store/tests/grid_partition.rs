@@ -142,7 +142,7 @@ async fn random_splits_and_merges_keep_the_partition_exact() {
             match result {
                 Ok(_) => done += 1,
                 // A cut through a multi-part grid may make three pieces: refused, untouched.
-                Err(StoreError::Invalid(_)) => {}
+                Err(StoreError::Invalid { .. }) => {}
                 Err(e) => panic!("{context}: {e}"),
             }
             assert_exact(&db, village, &context).await;

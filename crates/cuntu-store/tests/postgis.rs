@@ -82,9 +82,12 @@ async fn a_child_must_lie_inside_its_parent() {
         StoreError::Rule {
             constraint,
             message,
+            detail,
         } => {
             assert_eq!(constraint, "areas_within_parent");
-            assert!(message.contains("outside its parent V"), "{message}");
+            assert!(message.contains("超出了V的边界"), "{message}");
+            let detail = detail.unwrap_or_default();
+            assert!(detail.contains("outside its parent V"), "{detail}");
         }
         other => panic!("expected a rule violation, got {other:?}"),
     }

@@ -2,6 +2,7 @@
 
 mod api;
 mod grid_edits;
+mod grid_layer;
 mod health;
 mod households;
 mod session;
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(session::router())
         .merge(households::router())
         .merge(grid_edits::router())
+        .merge(grid_layer::router())
         .route("/api/{*rest}", get(api_not_found))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -38,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .merge(tiles::router())
         .merge(json_api)
+        .merge(grid_layer::pages())
         .with_state(state)
         .fallback_service(web)
         .layer(middleware::from_fn(localize))
