@@ -250,8 +250,10 @@ export interface EditResponse {
     notes?: string[];
   };
   summary?: string;
+  /** the moves as localised sentences */
+  moves?: string[];
   warnings?: string[];
-  gaps?: { area_m2?: number; households?: number } | null;
+  gaps?: { area_m2?: number; households?: number; geometry?: MultiPolygon | Polygon | null } | null;
 }
 
 export interface HistoryVersion {

@@ -236,6 +236,9 @@ function indexRings(): void {
   if (state.data) {
     add('village', polysOf(state.data.village.geometry));
     for (const g of state.data.grids.features) add('grid', polysOf(g.geometry));
+    // The uncovered part's outline too: its corners are where a new grid filling it must go,
+    // and some of them are on a neighbour's edge rather than at one of its vertices.
+    add('gap', polysOf(state.data.gaps?.geometry));
   }
 }
 
@@ -258,7 +261,6 @@ function snapAt(p: Px, except?: Position): Snapped | null {
       { layer: 'waterways', source: 'river' },
     ]),
   );
-  // Our own boundaries win a tie: they are what grids must share exactly.
   return snapTo(p, targets);
 }
 
@@ -303,13 +305,17 @@ function renderGrids(): void {
     gapFeatures.push({ type: 'Feature', properties: {}, geometry: gapGeom });
     // One label, on the largest part: the count is the gap's total.
     const polys = polysOf(gapGeom);
-    const area = (p: Poly) => {
-      const b = bboxOf([p]);
-      return b ? (b[2] - b[0]) * (b[3] - b[1]) : 0;
+    // Plane area in degrees² is enough to tell the largest part (a long sliver has a big bbox).
+    const ringArea = (r: Position[]) => {
+      let a = 0;
+      for (let i = 0, j = r.length - 1; i < r.length; j = i++) a += r[j][0] * r[i][1] - r[i][0] * r[j][1];
+      return Math.abs(a / 2);
     };
+    const area = (p: Poly) => p.reduce((sum, r, i) => sum + (i === 0 ? ringArea(r) : -ringArea(r)), 0);
     const largest = polys.slice().sort((x, y) => area(y) - area(x))[0];
     const at = labelPoint([largest]);
-    if (at) {
+    // A sliver left by rounding, with nobody in it, is hatched but not labelled.
+    if (at && ((data.gaps?.households ?? 0) > 0 || (data.gaps?.area_m2 ?? 0) > 2000)) {
       labels.push({
         type: 'Feature',
         properties: { kind: 'gap', label: tf('draw.gapLabel', { n: fmt(data.gaps?.households ?? 0) }) },
@@ -711,8 +717,9 @@ function renderPreview(r: EditResponse): void {
   summary.textContent = r.summary ?? '';
   body.replaceChildren();
   const report = r.report ?? {};
-  const moves = (report.moves ?? []).filter((m) => m.households > 0);
-  const movesSection = section('draw.preview.moves', 'preview-moves', moves.length ? moves.map(moveSentence) : [t('draw.preview.noMoves')]);
+  // The server's own sentences when it sends them (localised, with its names); else ours.
+  const moves = r.moves?.length ? r.moves : (report.moves ?? []).filter((m) => m.households > 0).map(moveSentence);
+  const movesSection = section('draw.preview.moves', 'preview-moves', moves.length ? moves : [t('draw.preview.noMoves')]);
   const removed = new Set(report.removed ?? []);
   const rows = (report.grids ?? []).map((g) => {
     const st = statusOf(g.households);
@@ -1157,15 +1164,18 @@ function historyBox(g: GridFeature): HTMLElement {
   const list = el('ul', { class: 'history-list', 'data-testid': 'history-list' });
   for (const v of state.history) {
     const current = v.operation === 'current' || v.valid_to === null;
+    // A stored row names who replaced it, and how; so the one before a version says who made it.
+    const before = state.history.find((h) => h.version === v.version - 1);
+    const made = before ? `${tk('draw.op', before.operation)} · ${whoChanged(before)} · ` : '';
     const item = el(
       'li',
       { 'data-testid': 'history-item', 'data-version': String(v.version), class: v.version === state.historyPick ? 'picked' : '' },
       el('button', { type: 'button', class: 'history-pick' },
         el('strong', { text: tf('draw.version', { v: v.version }) }),
         ' · ',
-        current ? t('draw.currentVersion') : tk('draw.op', v.operation),
+        current ? t('draw.currentVersion') : gridName(v.name),
         el('br'),
-        el('span', { class: 'muted', text: `${whoChanged(v)} · ${whenText(v.valid_from)}` }),
+        el('span', { class: 'muted', text: `${made}${whenText(v.valid_from)}` }),
       ),
     );
     item.querySelector('button')!.addEventListener('click', () => {

@@ -27,6 +27,8 @@ export interface Px {
 /** Something to snap onto, already in screen pixels, with its map coordinates. */
 export interface SnapTarget {
   source: string;
+  /** lower wins over any distance: grid and village boundaries (0) before roads and rivers (1) */
+  rank?: number;
   /** a path of vertices (a ring is closed by repeating its first vertex) */
   px: Px[];
   at: Position[];
@@ -34,10 +36,25 @@ export interface SnapTarget {
 
 /**
  * The point to snap the cursor onto: the nearest vertex within `radius` pixels, else the nearest
- * point on a segment. A point on a segment is interpolated in map coordinates, so it lies on the
- * segment the server stores, not on its screen picture.
+ * point on a segment; within each, targets of a lower rank first (a grid corner beats a road's
+ * vertex next to it: grids must share their corners exactly, roads come rounded from tiles).
+ * A point on a segment is interpolated in map coordinates, so it lies on the segment the server
+ * stores, not on its screen picture.
  */
 export function snapTo(cursor: Px, targets: SnapTarget[], radius = SNAP_PX): Snapped | null {
+  const ranks = [...new Set(targets.map((t) => t.rank ?? 0))].sort((a, b) => a - b);
+  for (const r of ranks) {
+    const s = nearestVertex(cursor, targets.filter((t) => (t.rank ?? 0) === r), radius);
+    if (s) return s;
+  }
+  for (const r of ranks) {
+    const s = nearestOnSegment(cursor, targets.filter((t) => (t.rank ?? 0) === r), radius);
+    if (s) return s;
+  }
+  return null;
+}
+
+function nearestVertex(cursor: Px, targets: SnapTarget[], radius: number): Snapped | null {
   let best: Snapped | null = null;
   let bestD = radius;
   for (const t of targets) {
@@ -49,8 +66,12 @@ export function snapTo(cursor: Px, targets: SnapTarget[], radius = SNAP_PX): Sna
       }
     }
   }
-  if (best) return best;
-  bestD = radius;
+  return best;
+}
+
+function nearestOnSegment(cursor: Px, targets: SnapTarget[], radius: number): Snapped | null {
+  let best: Snapped | null = null;
+  let bestD = radius;
   for (const t of targets) {
     for (let i = 0; i + 1 < t.px.length; i++) {
       const a = t.px[i];
@@ -344,7 +365,7 @@ export function renderedLineTargets(map: MapLibreMap, p: Px, layers: Array<{ lay
     const g = f.geometry;
     const paths: Position[][] = g.type === 'LineString' ? [g.coordinates] : g.type === 'MultiLineString' ? g.coordinates : [];
     for (const path of paths) {
-      out.push({ source: sourceOf.get(f.layer.id) ?? f.layer.id, at: path, px: path.map((c) => map.project(c as [number, number])) });
+      out.push({ source: sourceOf.get(f.layer.id) ?? f.layer.id, rank: 1, at: path, px: path.map((c) => map.project(c as [number, number])) });
     }
   }
   return out;
