@@ -9,7 +9,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { assertNotBlank, assertSameOrigin, BASE, canvasStats, idle, launchBrowser, newPage, READY_TIMEOUT, settle, SHOTS, TEST_TIMEOUT } from './lib.mjs';
+import { apiLogin, assertNotBlank, assertSameOrigin, BASE, canvasStats, idle, launchBrowser, newPage, READY_TIMEOUT, settle, SHOTS, TEST_TIMEOUT } from './lib.mjs';
 
 let browser;
 
@@ -387,11 +387,21 @@ test('someone else’s change first: a stale version says so and shows their cha
 });
 
 test('grid worker: /draw is 403 and every grid edit is refused', { timeout: TEST_TIMEOUT }, async () => {
+  // Two real grids of the village (as the cadre sees them), so a refusal is not a 404.
+  const cadre = await browser.newContext();
+  let a, b;
+  try {
+    await apiLogin(cadre, 'cadre');
+    const data = await (await cadre.request.get(`${BASE}/api/villages/2/grids`)).json();
+    [a, b] = data.grids.features.map((f) => ({ id: f.properties.id, version: f.properties.version }));
+  } finally {
+    await cadre.close();
+  }
   const { context, page } = await newPage(browser, { user: 'worker', allow: (url, status) => status === 403 });
   try {
     const res = await page.goto(`${BASE}/draw`, { waitUntil: 'domcontentloaded' });
     assert.equal(res.status(), 403, 'a grid worker may open the grid editor');
-    const answers = await page.evaluate(async () => {
+    const answers = await page.evaluate(async ({ a, b }) => {
       const ring = [[9.5, 47.1], [9.51, 47.1], [9.51, 47.11], [9.5, 47.1]];
       const send = async (method, url, body) => {
         const r = await fetch(url, { method, headers: { 'content-type': 'application/json', accept: 'application/json' }, body: body && JSON.stringify(body) });
@@ -400,15 +410,15 @@ test('grid worker: /draw is 403 and every grid edit is refused', { timeout: TEST
       return Promise.all([
         send('POST', '/api/villages/2/grids', { geometry: { type: 'Polygon', coordinates: [ring] }, trim: true }),
         send('POST', '/api/villages/2/grids/validate', { op: 'create', geometry: { type: 'Polygon', coordinates: [ring] }, trim: true }),
-        send('POST', '/api/areas/15/split', { line: { type: 'LineString', coordinates: [[9.5, 47.1], [9.51, 47.1]] }, version: 1 }),
-        send('POST', '/api/areas/merge', { keep: { id: 15, version: 1 }, absorb: { id: 16, version: 1 } }),
-        send('PATCH', '/api/areas/15', { version: 1, name: 'x' }),
-        send('DELETE', '/api/areas/15?version=1'),
+        send('POST', `/api/areas/${a.id}/split`, { line: { type: 'LineString', coordinates: [[9.5, 47.1], [9.51, 47.1]] }, version: a.version }),
+        send('POST', '/api/areas/merge', { keep: a, absorb: b }),
+        send('PATCH', `/api/areas/${a.id}`, { version: a.version, name: 'x' }),
+        send('DELETE', `/api/areas/${a.id}?version=${a.version}`),
         send('POST', '/api/villages/2/grids/move-vertices', { moves: [{ from: [9.5, 47.1], to: [9.5001, 47.1] }], versions: {} }),
-        send('POST', '/api/areas/15/restore', { version: 1, to_version: 1 }),
-        send('PUT', '/api/areas/15/staff', { leader: null, workers: [] }),
+        send('POST', `/api/areas/${a.id}/restore`, { version: a.version, to_version: 1 }),
+        send('PUT', `/api/areas/${a.id}/staff`, { leader: null, workers: [] }),
       ]);
-    });
+    }, { a, b });
     const allowed = answers.filter((a) => !a.endsWith(' 403'));
     assert.deepEqual(allowed, [], 'grid edits a grid worker was not refused');
   } finally {

@@ -465,12 +465,9 @@ function isNarrow(): boolean {
   return window.matchMedia('(max-width: 720px)').matches;
 }
 
-/** Room left for the panel: at the left on a desktop, the bottom sheet on a phone. */
+/** Room left for the panel at the left on a desktop (on a phone the map ends above the sheet). */
 function mapPadding(): { top: number; bottom: number; left: number; right: number } {
-  if (isNarrow()) {
-    const h = window.innerHeight;
-    return { top: 20, bottom: Math.round(h * 0.42), left: 16, right: 16 };
-  }
+  if (isNarrow()) return { top: 20, bottom: 20, left: 16, right: 16 };
   return { top: 30, bottom: 30, left: 360, right: 60 };
 }
 
