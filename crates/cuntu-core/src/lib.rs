@@ -13,6 +13,7 @@ pub mod gridding;
 pub mod index;
 pub mod layers;
 pub mod metric;
+pub mod proposal;
 pub mod tile;
 
 pub use area::{AreaKind, AreaRef};

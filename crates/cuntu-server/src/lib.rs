@@ -22,6 +22,7 @@ use tokio::sync::RwLock;
 pub use error::ApiError;
 pub use i18n::Lang;
 pub use index::MapIndex;
+pub use routes::grid_layer::proposal_json;
 
 /// What every handler shares: the store, the R-tree cache, where the web build is.
 #[derive(Clone)]

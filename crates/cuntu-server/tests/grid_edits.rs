@@ -131,6 +131,10 @@ async fn assert_partition_exact(v: &Village) {
     .fetch_one(v.db.store.pool())
     .await
     .unwrap();
+    if gap >= 0.01 {
+        let dbg: Vec<(String, f64)> = sqlx::query_as("SELECT ST_AsText(d.geom), planar_area_m2(d.geom) FROM areas v, LATERAL ST_Dump(ST_Difference(v.geom, (SELECT ST_Union(geom) FROM areas WHERE parent_id = v.id))) d WHERE v.code = 'V'").fetch_all(v.db.store.pool()).await.unwrap();
+        eprintln!("{dbg:?}");
+    }
     assert!(gap < 0.01, "uncovered {gap} m²");
     assert!(overlap < 0.01, "overlap {overlap} m²");
     assert_eq!(
@@ -947,4 +951,121 @@ async fn the_draw_page_is_for_grid_editors_only() {
         scalar(&v, "SELECT count(*) FROM areas WHERE kind = 'grid'").await,
         2
     );
+}
+
+#[tokio::test]
+async fn a_proposal_is_previewed_adjusted_and_accepted_as_one_change() {
+    let v = village().await;
+    let vid = village_id(&v).await;
+    // Three grids of 20-30 households for 80: the west grid's worker should stay on.
+    let (status, proposal) = post(
+        &v,
+        Some(&v.cadre),
+        &format!("/api/villages/{vid}/grids/propose"),
+        json!({ "min_households": 20, "max_households": 30, "seed": 3 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{proposal}");
+    let features = proposal["features"].as_array().unwrap().clone();
+    assert_eq!(features.len(), 3, "{}", proposal["summary"]);
+    assert_eq!(proposal["summary"]["within_rule"], 3);
+    let counts: i64 = features
+        .iter()
+        .map(|f| f["properties"]["households"].as_i64().unwrap())
+        .sum();
+    assert_eq!(counts, 80);
+    // The same request, the same proposal.
+    let (_, again) = post(
+        &v,
+        Some(&v.cadre),
+        &format!("/api/villages/{vid}/grids/propose"),
+        json!({ "min_households": 20, "max_households": 30, "seed": 3 }),
+    )
+    .await;
+    assert_eq!(again["features"], proposal["features"]);
+    // Nothing is stored by proposing.
+    assert_eq!(
+        scalar(&v, "SELECT count(*) FROM areas WHERE kind = 'grid'").await,
+        2
+    );
+
+    // Preview, then accept: one change, the partition exact, the old grids' histories go on.
+    let versions = json!({ v.west.to_string(): 1, v.east.to_string(): 1 });
+    let accept = json!({ "features": features, "versions": versions });
+    let mut preview_request = accept.clone();
+    preview_request["op"] = json!("accept");
+    let (status, preview) = post(
+        &v,
+        Some(&v.cadre),
+        &format!("/api/villages/{vid}/grids/validate"),
+        preview_request,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["report"]["grids"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        scalar(&v, "SELECT count(*) FROM areas WHERE kind = 'grid'").await,
+        2
+    );
+    let (status, accepted) = post(
+        &v,
+        Some(&v.cadre),
+        &format!("/api/villages/{vid}/grids/accept"),
+        accept.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    assert_eq!(
+        scalar(&v, "SELECT count(*) FROM areas WHERE kind = 'grid'").await,
+        3
+    );
+    assert_partition_exact(&v).await;
+    let grid_counts: Vec<i64> = accepted["report"]["grids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["households"].as_i64().unwrap())
+        .collect();
+    assert!(
+        grid_counts.iter().all(|c| (20..=30).contains(c)),
+        "{grid_counts:?}"
+    );
+    assert_eq!(
+        scalar(
+            &v,
+            &format!("SELECT version::bigint FROM areas WHERE id = {}", v.west)
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        scalar(
+            &v,
+            &format!(
+                "SELECT count(*) FROM role_assignments WHERE area_id = {}",
+                v.west
+            )
+        )
+        .await,
+        1,
+        "the west grid's worker stays"
+    );
+    // The same accept again is stale.
+    let (status, _) = post(
+        &v,
+        Some(&v.cadre),
+        &format!("/api/villages/{vid}/grids/accept"),
+        accept,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // A worker may not propose.
+    let (status, _) = post(
+        &v,
+        Some(&v.worker),
+        &format!("/api/villages/{vid}/grids/propose"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

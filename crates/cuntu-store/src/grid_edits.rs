@@ -145,8 +145,8 @@ struct Locked {
 }
 
 /// An edit under way: its transaction, its container, and what it saw before changing.
-struct Edit {
-    tx: Transaction<'static, Postgres>,
+pub(crate) struct Edit {
+    pub(crate) tx: Transaction<'static, Postgres>,
     container: i64,
     children_are_grids: bool,
     /// Households inside the container: (id, grid, has a key-population tag).
@@ -170,7 +170,11 @@ fn child_kind(container_kind: &str) -> Result<&'static str, StoreError> {
 impl Edit {
     /// Starts an edit of the children of `container`, locking it so edits of one village run
     /// one after the other.
-    async fn begin(store: &Store, container: i64, actor: &str) -> Result<Edit, StoreError> {
+    pub(crate) async fn begin(
+        store: &Store,
+        container: i64,
+        actor: &str,
+    ) -> Result<Edit, StoreError> {
         let mut tx = store.pool().begin().await?;
         sqlx::query("SELECT set_config('cuntu.actor', $1, true)")
             .bind(actor)
@@ -232,6 +236,69 @@ impl Edit {
 
     fn note(&mut self, zh: String, en: String) {
         self.notes.push(Note { zh, en });
+    }
+
+    /// Inserts a child of the container (a grid, or a lane in a grid) with the next free
+    /// number, or the given name.
+    pub(crate) async fn insert_child(
+        &mut self,
+        shape: &[u8],
+        name: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        let (kind, container_code): (String, String) =
+            sqlx::query_as("SELECT kind, code FROM areas WHERE id = $1")
+                .bind(self.container)
+                .fetch_one(&mut *self.tx)
+                .await?;
+        let kind = child_kind(&kind)?;
+        let (code, default_name) =
+            next_child_name(&mut self.tx, self.container, &container_code, kind).await?;
+        let name = name.map(str::to_string).unwrap_or(default_name);
+        Ok(sqlx::query_scalar(
+            "INSERT INTO areas (kind, parent_id, code, name, geom) \
+             VALUES ($1, $2, $3, $4, ST_Multi(ST_GeomFromWKB($5, 4326))) RETURNING id",
+        )
+        .bind(kind)
+        .bind(self.container)
+        .bind(&code)
+        .bind(&name)
+        .bind(shape)
+        .fetch_one(&mut *self.tx)
+        .await?)
+    }
+
+    /// Deletes a child that holds no lanes, noting whose assignment ends with it.
+    pub(crate) async fn delete_child(&mut self, id: i64) -> Result<(), StoreError> {
+        let (name, has_children): (String, bool) = sqlx::query_as(
+            "SELECT name, EXISTS (SELECT 1 FROM areas c WHERE c.parent_id = a.id) FROM areas a WHERE a.id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        if has_children {
+            return Err(StoreError::invalid(
+                format!("{name}内还有街巷：请先删除或合并它们"),
+                format!("{name} still holds lanes: delete or merge them first"),
+            ));
+        }
+        let staff: Vec<String> = sqlx::query_scalar(
+            "SELECT u.display_name FROM role_assignments r JOIN users u ON u.id = r.user_id \
+             WHERE r.area_id = $1 ORDER BY u.display_name",
+        )
+        .bind(id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        if !staff.is_empty() {
+            self.note(
+                format!("{}不再负责{name}", staff.join("、")),
+                format!("{} no longer look after {name}", staff.join(", ")),
+            );
+        }
+        sqlx::query("DELETE FROM areas WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     /// Turns a drawing into a shape that fits: repaired, snapped to the neighbours and the
@@ -365,7 +432,7 @@ impl Edit {
 
     /// The common end of every edit: check the sibling rule now, re-file the households whose
     /// grid changed, report, and commit (or roll back a dry run).
-    async fn conclude(
+    pub(crate) async fn conclude(
         mut self,
         touched: &[i64],
         removed: Vec<i64>,
@@ -648,30 +715,9 @@ impl Store {
         dry_run: bool,
     ) -> Result<EditReport, StoreError> {
         let mut edit = Edit::begin(self, container, actor).await?;
-        let (kind, container_code): (String, String) =
-            sqlx::query_as("SELECT kind, code FROM areas WHERE id = $1")
-                .bind(container)
-                .fetch_one(&mut *edit.tx)
-                .await?;
-        let kind = child_kind(&kind)?;
         let shape = edit.fit(drawing, None).await?;
-        let (code, default_name) =
-            next_child_name(&mut edit.tx, container, &container_code, kind).await?;
-        let name = match name.map(str::trim) {
-            Some(n) if !n.is_empty() => n.to_string(),
-            _ => default_name,
-        };
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO areas (kind, parent_id, code, name, geom) \
-             VALUES ($1, $2, $3, $4, ST_Multi(ST_GeomFromWKB($5, 4326))) RETURNING id",
-        )
-        .bind(kind)
-        .bind(container)
-        .bind(&code)
-        .bind(&name)
-        .bind(&shape)
-        .fetch_one(&mut *edit.tx)
-        .await?;
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        let id = edit.insert_child(&shape, name).await?;
         edit.conclude(&[id], Vec::new(), dry_run).await
     }
 
@@ -727,37 +773,7 @@ impl Store {
         let mut edit = Edit::begin(self, container, actor).await?;
         let area = edit.lock(id, expected_version).await?;
         editable(&area)?;
-        let has_children: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM areas WHERE parent_id = $1)")
-                .bind(id)
-                .fetch_one(&mut *edit.tx)
-                .await?;
-        if has_children {
-            return Err(StoreError::invalid(
-                format!("{}内还有街巷：请先删除或合并它们", area.name),
-                format!(
-                    "{} still holds lanes: delete or merge them first",
-                    area.name
-                ),
-            ));
-        }
-        let staff: Vec<String> = sqlx::query_scalar(
-            "SELECT u.display_name FROM role_assignments r JOIN users u ON u.id = r.user_id \
-             WHERE r.area_id = $1 ORDER BY u.display_name",
-        )
-        .bind(id)
-        .fetch_all(&mut *edit.tx)
-        .await?;
-        if !staff.is_empty() {
-            edit.note(
-                format!("{}不再负责此网格：{}", staff.join("、"), area.name),
-                format!("{} no longer look after {}", staff.join(", "), area.name),
-            );
-        }
-        sqlx::query("DELETE FROM areas WHERE id = $1")
-            .bind(id)
-            .execute(&mut *edit.tx)
-            .await?;
+        edit.delete_child(id).await?;
         edit.conclude(&[], vec![id], dry_run).await
     }
 

@@ -14,6 +14,7 @@ pub mod grid_edits;
 pub mod grid_layer;
 pub mod households;
 pub mod layers;
+pub mod proposals;
 pub mod testing;
 pub mod tiles;
 pub mod users;

@@ -1,6 +1,7 @@
 //! `cuntu`: the one binary. It wires the crates together and does nothing else.
 
 mod demo;
+mod grid;
 mod user;
 
 use std::net::SocketAddr;
@@ -50,6 +51,11 @@ enum Command {
     User {
         #[command(subcommand)]
         command: user::UserCommand,
+    },
+    /// Grids: proposals for a village.
+    Grid {
+        #[command(subcommand)]
+        command: grid::GridCommand,
     },
     /// The demo township.
     Demo {
@@ -169,6 +175,10 @@ async fn main() -> Result<()> {
         Command::User { command } => {
             let store = cli.migrated_store().await?;
             user::run(&store, command).await?;
+        }
+        Command::Grid { command } => {
+            let store = cli.migrated_store().await?;
+            grid::run(&store, command).await?;
         }
         Command::Demo { command } => match command {
             DemoCommand::Load { data } => {

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
             post(move_vertices),
         )
         .route("/api/villages/{id}/grids/validate", post(validate))
+        .route("/api/villages/{id}/grids/accept", post(accept))
 }
 
 fn bad(zh: String, en: String) -> ApiError {
@@ -616,16 +617,7 @@ impl EditOp for MoveRequest {
                 to: coord! { x: m.to[0], y: m.to[1] },
             });
         }
-        let mut versions = HashMap::new();
-        for (id, v) in &self.versions {
-            let id: i64 = id.parse().map_err(|_| {
-                bad(
-                    format!("versions 的键须为网格编号，收到“{id}”"),
-                    format!("The keys of versions must be grid ids, got '{id}'"),
-                )
-            })?;
-            versions.insert(id, *v);
-        }
+        let versions = versions_of(&self.versions)?;
         Ok(state
             .store
             .move_vertices(need_id(path_id)?, &moves, &versions, &actor, dry_run)
@@ -826,12 +818,15 @@ async fn validate(
             )
             .await
         }
+        "accept" => {
+            perform(s, v, l, Some(village), op_body::<AcceptRequest>(request)?, true).await
+        }
         other => Err(bad(
             format!(
-                "未知的操作“{other}”：可为 split、merge、create、update、delete、move、restore"
+                "未知的操作“{other}”：可为 split、merge、create、update、delete、move、restore、accept"
             ),
             format!(
-                "Unknown op '{other}': one of split, merge, create, update, delete, move, restore"
+                "Unknown op '{other}': one of split, merge, create, update, delete, move, restore, accept"
             ),
         )),
     }
@@ -846,4 +841,92 @@ async fn history(
     authorize_edit(&state, &viewer, id).await?;
     let versions = state.store.area_history(id).await?;
     Ok(Json(json!({ "id": id, "versions": versions })))
+}
+
+/// A proposal (possibly adjusted) as the village's new grids.
+#[derive(Deserialize)]
+struct AcceptRequest {
+    /// A GeoJSON FeatureCollection; each feature's geometry a (Multi)Polygon, `name` optional.
+    features: Vec<Value>,
+    #[serde(default)]
+    versions: HashMap<String, i32>,
+    #[serde(default)]
+    keep_existing: bool,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn versions_of(raw: &HashMap<String, i32>) -> Result<HashMap<i64, i32>, ApiError> {
+    raw.iter()
+        .map(|(id, v)| {
+            id.parse::<i64>().map(|id| (id, *v)).map_err(|_| {
+                bad(
+                    format!("versions 的键须为网格编号，收到“{id}”"),
+                    format!("The keys of versions must be grid ids, got '{id}'"),
+                )
+            })
+        })
+        .collect()
+}
+
+impl EditOp for AcceptRequest {
+    const ACTION: &'static str = "accept_proposal";
+    fn scope(&self, path_id: Option<i64>) -> Result<(i64, String), ApiError> {
+        let id = need_id(path_id)?;
+        Ok((id, format!("area:{id}")))
+    }
+    async fn run(
+        self,
+        state: &AppState,
+        path_id: Option<i64>,
+        actor: String,
+        dry_run: bool,
+    ) -> Result<EditReport, ApiError> {
+        if self.features.len() > 1000 {
+            return Err(bad(
+                "一个方案最多 1000 个网格".into(),
+                "A proposal holds at most 1000 grids".into(),
+            ));
+        }
+        let mut drafts = Vec::with_capacity(self.features.len());
+        for feature in &self.features {
+            let geometry = feature.get("geometry").unwrap_or(&Value::Null);
+            let shape = match area_of(geometry)? {
+                Geometry::Polygon(p) => geo::MultiPolygon(vec![p]),
+                Geometry::MultiPolygon(m) => m,
+                _ => return Err(bad("网格须为面".into(), "A grid must be a polygon".into())),
+            };
+            let name = feature
+                .pointer("/properties/name")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            drafts.push((name, shape));
+        }
+        let versions = versions_of(&self.versions)?;
+        Ok(state
+            .store
+            .accept_proposal(
+                need_id(path_id)?,
+                &drafts,
+                &versions,
+                self.keep_existing,
+                &actor,
+                dry_run,
+            )
+            .await?)
+    }
+    fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    lang: Lang,
+    Path(raw): Path<String>,
+    request: Result<Json<AcceptRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&raw)?;
+    perform(&state, &viewer, lang, Some(id), body(request)?, false).await
 }

@@ -6,10 +6,13 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use cuntu_core::auth::Role;
+use cuntu_core::gridding::GridRule;
+use cuntu_core::proposal::Infeasible;
 use cuntu_store::grid_edits::HouseholdRule;
+use cuntu_store::proposals::{ProposalRequest, VillageProposal};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -25,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/villages/{id}/grids", get(village_grids))
         .route("/api/areas/{id}/staff", get(staff).put(set_staff))
         .route("/api/townships/{id}/grid-rule", get(rule).put(set_rule))
+        .route("/api/villages/{id}/grids/propose", post(propose))
 }
 
 /// The page routes that are not for everyone; the rest of the front end is public.
@@ -207,4 +211,126 @@ async fn draw_page(State(state): State<AppState>, viewer: Viewer, lang: Lang) ->
             ApiError::Internal.into_response()
         }
     }
+}
+
+#[derive(Deserialize, Default)]
+struct ProposeRequest {
+    min_households: Option<usize>,
+    max_households: Option<usize>,
+    target: Option<usize>,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    keep_existing: bool,
+}
+
+/// The proposal as GeoJSON with each draft grid's figures, and the figures of the whole.
+pub fn proposal_json(p: &VillageProposal, rule: &GridRule, lang: Lang) -> Value {
+    let features: Vec<Value> = p
+        .features()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let geometry: Value =
+                geozero::ToJson::to_json(&geo::Geometry::MultiPolygon(f.grid.geometry.clone()))
+                    .ok()
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or(Value::Null);
+            let n = f.household_ids.len();
+            json!({
+                "type": "Feature",
+                "id": i + 1,
+                "geometry": geometry,
+                "properties": {
+                    "draft": i + 1,
+                    "households": n,
+                    "key_population": f.key_population,
+                    "polsby_popper": (f.grid.polsby_popper * 1000.0).round() / 1000.0,
+                    "crosses_barrier": f.grid.crosses_barrier,
+                    "parts": f.grid.parts,
+                    "within_rule": rule.admits(n),
+                }
+            })
+        })
+        .collect();
+    let grids = &p.proposal.grids;
+    let within = grids
+        .iter()
+        .filter(|g| rule.admits(g.members.len()))
+        .count();
+    let mean_pp = if grids.is_empty() {
+        0.0
+    } else {
+        grids.iter().map(|g| g.polsby_popper).sum::<f64>() / grids.len() as f64
+    };
+    let worst_pp = grids
+        .iter()
+        .map(|g| g.polsby_popper)
+        .fold(f64::INFINITY, f64::min);
+    let infeasible = p.proposal.infeasible.map(|i| match i {
+        Infeasible::TooFewHouseholds { households, min } => lang.pick(
+            format!("只有 {households} 户，少于一个网格的下限 {min} 户：全部划为一个网格"),
+            format!("Only {households} households, fewer than one grid's minimum of {min}: they make one grid"),
+        ),
+        Infeasible::NoWholeNumberOfGrids { households, min, max } => lang.pick(
+            format!("{households} 户无法分成每格 {min}–{max} 户的整数个网格：已尽量均分，个别网格超出范围"),
+            format!("{households} households cannot be divided into whole grids of {min}-{max}: they are shared out as evenly as possible, some grids fall outside"),
+        ),
+    });
+    json!({
+        "type": "FeatureCollection",
+        "features": features,
+        "rule": { "min_households": rule.min_households, "max_households": rule.max_households },
+        "summary": {
+            "grids": grids.len(),
+            "households": p.household_ids.len(),
+            "within_rule": within,
+            "mean_polsby_popper": (mean_pp * 1000.0).round() / 1000.0,
+            "worst_polsby_popper": if worst_pp.is_finite() { (worst_pp * 1000.0).round() / 1000.0 } else { 0.0 },
+            "crossing_barriers": grids.iter().filter(|g| g.crosses_barrier).count(),
+            "not_contiguous": grids.iter().filter(|g| g.parts > 1).count(),
+            "elapsed_ms": p.elapsed.as_secs_f64() * 1000.0,
+        },
+        "infeasible": infeasible,
+    })
+}
+
+/// A proposal of grids for the village: nothing is saved; accepting it is an edit.
+async fn propose(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    lang: Lang,
+    Path(raw): Path<String>,
+    request: Result<Json<ProposeRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&raw)?;
+    authorize_edit(&state, &viewer, id).await?;
+    let request = body(request)?;
+    let township_rule = state.store.household_rule(id).await?;
+    let min = request
+        .min_households
+        .unwrap_or(township_rule.min_households as usize);
+    let max = request
+        .max_households
+        .unwrap_or(township_rule.max_households as usize);
+    let rule = GridRule::new(min, max)
+        .ok()
+        .filter(|_| max <= 10_000)
+        .ok_or_else(|| ApiError::BadQuery {
+            zh: format!("户数规则无效：最少 {min}、最多 {max}。须 1 ≤ 最少 ≤ 最多 ≤ 10000"),
+            en: format!("Invalid household rule {min}-{max}: need 1 ≤ min ≤ max ≤ 10000"),
+        })?;
+    let proposal = state
+        .store
+        .propose_grids(
+            id,
+            ProposalRequest {
+                rule,
+                target: request.target.filter(|t| *t > 0),
+                seed: request.seed,
+                keep_existing: request.keep_existing,
+            },
+        )
+        .await?;
+    Ok(Json(proposal_json(&proposal, &rule, lang)))
 }

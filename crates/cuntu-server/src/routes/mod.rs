@@ -2,7 +2,7 @@
 
 mod api;
 mod grid_edits;
-mod grid_layer;
+pub(crate) mod grid_layer;
 mod health;
 mod households;
 mod session;
