@@ -56,14 +56,14 @@ const loads = (page) => page.evaluate(() => Number(document.body.dataset.gridLoa
 /** Wait until the page has loaded the grids again after `before` loads. */
 async function reloaded(page, before) {
   await page.waitForFunction((n) => Number(document.body.dataset.gridLoads ?? 0) > n && document.body.dataset.drawReady === '1', before, {
-    timeout: 30_000,
+    timeout: 60_000,
   });
   await settle(page);
 }
 
 /** Wait for the preview dialog's dry run; its parts. */
 async function preview(page) {
-  await page.waitForSelector('#preview-dialog[data-state="ready"], #preview-dialog[data-state="error"]', { timeout: 30_000 });
+  await page.waitForSelector('#preview-dialog[data-state="ready"], #preview-dialog[data-state="error"]', { timeout: 60_000 });
   return page.evaluate(() => {
     const q = (s) => document.querySelector(`[data-testid="${s}"]`);
     return {
@@ -366,7 +366,7 @@ test('someone else’s change first: a stale version says so and shows their cha
       const n = await loads(page);
       await page.locator('[data-testid="rename-input"]').fill(`${grid.name}-新`);
       await page.locator('[data-testid="rename-save"]').click();
-      await page.waitForSelector('#preview-dialog [data-testid="preview-error"][data-code="stale_version"]', { timeout: 30_000 });
+      await page.waitForSelector('#preview-dialog [data-testid="preview-error"][data-code="stale_version"]', { timeout: 60_000 });
       const message = await page.locator('[data-testid="preview-error"]').textContent();
       assert.ok(message.includes('其他人'), `the stale message "${message}" does not say someone else changed it`);
       assert.ok(!(await page.locator('[data-testid="preview-save"]').isVisible()), 'Save is still offered on a stale version');
