@@ -279,7 +279,53 @@ export type GridOp =
   | { op: 'update'; id: number; version: number; name?: string; geometry?: Polygon | MultiPolygon; trim?: boolean }
   | { op: 'delete'; id: number; version: number }
   | { op: 'move'; moves: Array<{ from: Position; to: Position }>; versions: Record<string, number> }
-  | { op: 'restore'; id: number; version: number; to_version: number };
+  | { op: 'restore'; id: number; version: number; to_version: number }
+  | { op: 'accept'; features: DraftFeature[]; versions: Record<string, number>; keep_existing: boolean };
+
+/** One grid of a proposal (nothing saved yet); `draft` numbers it from 1. */
+export interface DraftProps {
+  draft: number;
+  households: number;
+  key_population?: number;
+  polsby_popper?: number;
+  crosses_barrier?: boolean;
+  parts?: number;
+  within_rule: boolean;
+  name?: string;
+}
+
+export type DraftFeature = Feature<MultiPolygon | Polygon, DraftProps>;
+
+export interface ProposeRequest {
+  min_households?: number;
+  max_households?: number;
+  target?: number;
+  seed?: number;
+  keep_existing?: boolean;
+}
+
+/** POST …/grids/propose: a division of the village the server computed but did not save. */
+export interface Proposal {
+  type: 'FeatureCollection';
+  features: DraftFeature[];
+  rule: { min_households: number; max_households: number };
+  summary: {
+    grids: number;
+    households: number;
+    within_rule: number;
+    mean_polsby_popper: number | null;
+    worst_polsby_popper: number | null;
+    crossing_barriers: number;
+    not_contiguous: number;
+    elapsed_ms: number;
+  };
+  infeasible: string | null;
+}
+
+export interface GridRule {
+  min_households: number;
+  max_households: number;
+}
 
 export async function fetchVillages(): Promise<Village[]> {
   const body = await call<{ villages: Village[] }>('api/villages', { cache: 'no-store' });
@@ -312,6 +358,8 @@ export function saveGridOp(villageId: number, op: GridOp): Promise<EditResponse>
       return post(`api/villages/${villageId}/grids/move-vertices`, { moves: op.moves, versions: op.versions });
     case 'restore':
       return post(`api/areas/${op.id}/restore`, { version: op.version, to_version: op.to_version });
+    case 'accept':
+      return post(`api/villages/${villageId}/grids/accept`, { features: op.features, versions: op.versions, keep_existing: op.keep_existing });
   }
 }
 
@@ -322,3 +370,9 @@ export const fetchStaff = (id: number) => call<StaffAnswer>(`api/areas/${id}/sta
 export const saveStaff = (id: number, leader: number | null, workers: number[]) =>
   call<StaffAnswer>(`api/areas/${id}/staff`, { method: 'PUT', body: { leader, workers }, cache: 'no-store' });
 
+
+export const proposeGrids = (villageId: number, req: ProposeRequest) =>
+  call<Proposal>(`api/villages/${villageId}/grids/propose`, { method: 'POST', body: req, cache: 'no-store' });
+
+export const saveGridRule = (townshipId: number, rule: GridRule) =>
+  call<GridRule>(`api/townships/${townshipId}/grid-rule`, { method: 'PUT', body: rule, cache: 'no-store' });

@@ -18,7 +18,7 @@ import {
 } from 'maplibre-gl';
 import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
 import type { Feature, FeatureCollection, LineString, MultiPolygon, Point, Polygon, Position } from 'geojson';
-import { accountReady } from './account';
+import { accountReady, currentUser } from './account';
 import {
   ApiError,
   fetchHistory,
@@ -26,17 +26,22 @@ import {
   fetchTileLayers,
   fetchVillageGrids,
   fetchVillages,
+  proposeGrids,
   saveGridOp,
+  saveGridRule,
   saveStaff,
   validateGridOp,
+  type DraftFeature,
   type EditResponse,
   type GridFeature,
   type GridOp,
   type HistoryVersion,
+  type ProposeRequest,
   type StaffAnswer,
   type Village,
   type VillageGrids,
 } from './api';
+import { Draft, near, verticesOfGeometry } from './draft';
 import { addDrawLayers, DrawTool, renderedLineTargets, showSnap, SNAP_PX, snapTo, type Px, type SnapTarget, type Snapped } from './drawtool';
 import { lang, onLangChange, t, tf, tk, type TKey } from './i18n';
 import { inPoly, labelPoint } from './labels';
@@ -46,7 +51,13 @@ declare global {
   interface Window {
     __cuntuMap?: MapLibreMap;
     /** test hook: the grids as loaded, the selection and the village */
-    __cuntuDraw?: { data: () => VillageGrids | null; selected: () => number | null; villageId: () => number | null };
+    __cuntuDraw?: {
+      data: () => VillageGrids | null;
+      selected: () => number | null;
+      villageId: () => number | null;
+      /** the proposal as adjusted so far, or null */
+      draft: () => { features: DraftFeature[]; summary: unknown; adjustments: number; selected: number | null } | null;
+    };
   }
 }
 
@@ -62,6 +73,10 @@ const FONT = ['sans-serif'];
 const GAP_COLOR = '#c62828';
 const HISTORY_COLOR = '#6a1b9a';
 const SELECT_COLOR = '#0d47a1';
+// The draft is drawn in colours the grids never use, so it cannot be mistaken for saved grids.
+const DRAFT_LINE = '#1a237e';
+const DRAFT_OK = '#4f8fe8';
+const DRAFT_BAD = '#ff8f00';
 
 const state: {
   map: MapLibreMap | null;
@@ -75,6 +90,15 @@ const state: {
   historyPick: number | null;
   staff: StaffAnswer | null;
   loads: number;
+  /** a proposal being looked at and adjusted, not saved */
+  draft: Draft | null;
+  /** the draft grid whose vertices have handles */
+  draftSelected: number | null;
+  /** the proposal form; null min/max follow the township's rule */
+  proposeForm: { min: string | null; max: string | null; target: string; seed: string; keep: boolean };
+  proposing: boolean;
+  proposeError: string | null;
+  ruleError: string | null;
 } = {
   map: null,
   villages: [],
@@ -87,6 +111,12 @@ const state: {
   historyPick: null,
   staff: null,
   loads: 0,
+  draft: null,
+  draftSelected: null,
+  proposeForm: { min: null, max: null, target: '', seed: '', keep: false },
+  proposing: false,
+  proposeError: null,
+  ruleError: null,
 };
 
 // ---------------------------------------------------------------------------
@@ -235,6 +265,14 @@ function indexRings(): void {
   };
   if (state.data) {
     add('village', polysOf(state.data.village.geometry));
+    const draft = state.draft;
+    if (draft) {
+      // A dragged draft vertex meets the draft's own edges; the current grids only where they
+      // stay (keep_existing), since otherwise the draft replaces them.
+      for (const f of draft.features) add('draft', polysOf(f.geometry));
+      if (draft.keepExisting) for (const g of state.data.grids.features) add('grid', polysOf(g.geometry));
+      return;
+    }
     for (const g of state.data.grids.features) add('grid', polysOf(g.geometry));
     // The uncovered part's outline too: its corners are where a new grid filling it must go,
     // and some of them are on a neighbour's edge rather than at one of its vertices.
@@ -252,7 +290,8 @@ function snapAt(p: Px, except?: Position): Snapped | null {
   const targets: SnapTarget[] = [];
   for (const ring of rings) {
     if (ring.b[2] < a.lng || ring.b[0] > b.lng || ring.b[3] < a.lat || ring.b[1] > b.lat) continue;
-    const at = except ? ring.at.filter((c) => !samePos(c, except)) : ring.at;
+    // `near`, not exact: a draft vertex shared by several polygons may differ there by a few ulps.
+    const at = except ? ring.at.filter((c) => !near(c, except)) : ring.at;
     targets.push({ source: ring.source, at, px: at.map((c) => map.project(c as [number, number])) });
   }
   targets.push(
@@ -447,7 +486,110 @@ function addEditLayers(map: MapLibreMap): void {
     source: 'edit-handles',
     paint: { 'circle-radius': 6, 'circle-color': '#ffffff', 'circle-stroke-color': SELECT_COLOR, 'circle-stroke-width': 2.5 },
   });
+  addDraftLayers(map);
   addDrawLayers(map);
+}
+
+/** The proposal over the grids: dashed outlines, fill by the rule, its own labels and handles. */
+function addDraftLayers(map: MapLibreMap): void {
+  for (const id of ['edit-draft', 'edit-draft-labels', 'edit-draft-handles']) {
+    map.addSource(id, { type: 'geojson', data: EMPTY, ...(id === 'edit-draft' ? { promoteId: 'draft' } : {}) });
+  }
+  map.addLayer(
+    {
+      id: 'edit-draft-fill',
+      type: 'fill',
+      source: 'edit-draft',
+      paint: {
+        'fill-color': ['case', ['get', 'within_rule'], DRAFT_OK, DRAFT_BAD],
+        'fill-opacity': ['case', ['get', 'selected'], 0.45, 0.28],
+      },
+    },
+    'edit-grid-label',
+  );
+  map.addLayer(
+    {
+      id: 'edit-draft-line',
+      type: 'line',
+      source: 'edit-draft',
+      layout: { 'line-join': 'round' },
+      paint: { 'line-color': DRAFT_LINE, 'line-width': ['interpolate', ['linear'], ['zoom'], 11, 1.2, 15, 2.2], 'line-dasharray': [3, 2] },
+    },
+    'edit-grid-label',
+  );
+  map.addLayer({
+    id: 'edit-draft-selected',
+    type: 'line',
+    source: 'edit-draft',
+    filter: ['==', ['get', 'selected'], true],
+    layout: { 'line-join': 'round' },
+    paint: { 'line-color': SELECT_COLOR, 'line-width': 3.5 },
+  });
+  map.addLayer({
+    id: 'edit-draft-label',
+    type: 'symbol',
+    source: 'edit-draft-labels',
+    layout: {
+      'text-field': ['get', 'label'],
+      'text-font': FONT,
+      'text-size': ['interpolate', ['linear'], ['zoom'], 12, 11, 15, 14],
+      'text-max-width': 10,
+      'text-padding': 2,
+    },
+    paint: { 'text-color': DRAFT_LINE, 'text-halo-color': 'rgba(255,255,255,0.95)', 'text-halo-width': 2 },
+  });
+  map.addLayer({
+    id: 'edit-draft-handles',
+    type: 'circle',
+    source: 'edit-draft-handles',
+    paint: { 'circle-radius': 6, 'circle-color': '#ffffff', 'circle-stroke-color': DRAFT_LINE, 'circle-stroke-width': 2.5 },
+  });
+}
+
+/**
+ * Draw the draft (or, with `features`, a dragged state of it) and dim the current grids under it:
+ * they are what the draft would replace, still there for comparison.
+ */
+function renderDraft(features?: DraftFeature[], drag?: { from: Position; to: Position }): void {
+  const map = state.map;
+  if (!map || !map.getLayer('edit-draft-fill')) return;
+  const d = state.draft;
+  const shown = features ?? d?.features ?? [];
+  setSource('edit-draft', {
+    type: 'FeatureCollection',
+    features: shown.map((f) => ({
+      type: 'Feature',
+      properties: { draft: f.properties.draft, within_rule: f.properties.within_rule, selected: f.properties.draft === state.draftSelected },
+      geometry: f.geometry,
+    })),
+  });
+  const labels: Feature<Point>[] = [];
+  for (const f of shown) {
+    const at = labelPoint(polysOf(f.geometry));
+    if (!at) continue;
+    labels.push({
+      type: 'Feature',
+      properties: { label: tf('draw.draft.label', { n: f.properties.draft, h: fmt(f.properties.households) }) },
+      geometry: { type: 'Point', coordinates: at },
+    });
+  }
+  setSource('edit-draft-labels', { type: 'FeatureCollection', features: labels });
+  const sel = d?.byDraft(state.draftSelected);
+  setSource('edit-draft-handles', {
+    type: 'FeatureCollection',
+    features: sel
+      ? verticesOfGeometry(sel.geometry).map((c) => ({
+          type: 'Feature',
+          properties: { x: c[0], y: c[1] },
+          geometry: { type: 'Point', coordinates: drag && near(c, drag.from) ? drag.to : c },
+        }))
+      : [],
+  });
+  const on = !!d;
+  const keep = !!d?.keepExisting;
+  map.setPaintProperty('edit-grid-fill', 'fill-opacity', on ? (keep ? 0.3 : 0.08) : ['case', ['get', 'selected'], 0.6, 0.4]);
+  map.setPaintProperty('edit-grid-line', 'line-opacity', on ? 0.35 : 1);
+  for (const id of ['edit-grid-label', 'edit-gap-fill', 'edit-gap-line']) map.setLayoutProperty(id, 'visibility', on ? 'none' : 'visible');
 }
 
 // ---------------------------------------------------------------------------
@@ -650,6 +792,162 @@ function initMoveDrag(map: MapLibreMap): void {
 }
 
 // ---------------------------------------------------------------------------
+// The proposal (issue 5): ask, look, adjust shared vertices, accept or discard
+// ---------------------------------------------------------------------------
+
+function proposeValues(): { min: string; max: string } {
+  const { min, max } = ruleOf();
+  return { min: state.proposeForm.min ?? String(min), max: state.proposeForm.max ?? String(max) };
+}
+
+/** The form as the request, or null (with the reason shown) when it cannot be sent. */
+function proposeRequest(): ProposeRequest | null {
+  const f = state.proposeForm;
+  const v = proposeValues();
+  const int = (s: string) => (/^\s*\d+\s*$/.test(s) ? Number(s) : NaN);
+  const min = int(v.min);
+  const max = int(v.max);
+  if (!(min >= 1 && max >= min)) return null;
+  const req: ProposeRequest = { min_households: min, max_households: max, keep_existing: f.keep };
+  if (f.target.trim()) {
+    const target = int(f.target);
+    if (!(target >= min && target <= max)) return null;
+    req.target = target;
+  }
+  if (f.seed.trim()) {
+    const seed = int(f.seed);
+    if (!Number.isFinite(seed)) return null;
+    req.seed = seed;
+  }
+  return req;
+}
+
+async function runPropose(): Promise<void> {
+  const villageId = state.villageId;
+  if (villageId === null || state.proposing) return;
+  const req = proposeRequest();
+  if (!req) {
+    state.proposeError = t('draw.propose.badRule');
+    renderPanel();
+    return;
+  }
+  setTool(null);
+  select(null);
+  state.proposing = true;
+  state.proposeError = null;
+  renderPanel();
+  try {
+    const proposal = await proposeGrids(villageId, req);
+    if (state.villageId !== villageId) return;
+    setDraft(new Draft(proposal, !!req.keep_existing));
+  } catch (e) {
+    state.proposeError = t('draw.propose.error') + errorText(e);
+  } finally {
+    state.proposing = false;
+    renderPanel();
+  }
+  // The figures are what the cadre wants to see next; on a phone they are below the sheet's fold.
+  document.querySelector(state.draft ? '#draw-propose .draft-result' : '#draw-propose .propose-actions')?.scrollIntoView({ block: 'start' });
+}
+
+/** Show `d` (or with null, drop the draft and show the grids as they are). */
+function setDraft(d: Draft | null): void {
+  state.draft = d;
+  state.draftSelected = null;
+  document.body.classList.toggle('has-draft', !!d);
+  if (d) document.body.dataset.draftLoads = String(Number(document.body.dataset.draftLoads ?? 0) + 1);
+  indexRings();
+  renderDraft();
+  renderPanel();
+}
+
+function selectDraft(n: number | null, opts: { fit?: boolean } = {}): void {
+  state.draftSelected = n;
+  renderDraft();
+  renderPanel();
+  const f = state.draft?.byDraft(n);
+  if (opts.fit && f && state.map) {
+    const b = bboxOf(polysOf(f.geometry));
+    if (b) state.map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: mapPadding(), maxZoom: 17, duration: 300 });
+  }
+}
+
+function draftChanged(): void {
+  indexRings();
+  renderDraft();
+  renderPanel();
+}
+
+function undoDraft(): void {
+  state.draft?.undo();
+  draftChanged();
+}
+
+function redoDraft(): void {
+  state.draft?.redo();
+  draftChanged();
+}
+
+function acceptDraft(): void {
+  const d = state.draft;
+  if (!d) return;
+  // Only the geometry and a name go back: the counts are the proposal's, before any adjustment.
+  const features: DraftFeature[] = d.features.map((f) => ({ type: 'Feature', geometry: f.geometry, properties: { ...f.properties } }));
+  void runOp({ op: 'accept', features, versions: versionsOfAll(), keep_existing: d.keepExisting }, 'draw.preview.accept');
+}
+
+/** Dragging a handle of the selected draft grid: every draft grid holding that vertex follows. */
+function initDraftDrag(map: MapLibreMap): void {
+  let from: Position | null = null;
+  let to: Position | null = null;
+  const move = (p: Px, lngLat: { lng: number; lat: number }) => {
+    if (!from || !state.draft) return;
+    const s = snapAt(p, from);
+    showSnap(map, s);
+    to = s ? s.at : [lngLat.lng, lngLat.lat];
+    renderDraft(state.draft.preview(from, to), { from, to });
+  };
+  const end = () => {
+    map.off('mousemove', onMouseMove);
+    map.off('touchmove', onTouchMove);
+    const f = from;
+    const dest = to;
+    from = null;
+    to = null;
+    showSnap(map, null);
+    map.dragPan.enable();
+    if (f && dest && state.draft && !near(f, dest)) state.draft.moveVertex(f, dest);
+    draftChanged();
+  };
+  const onMouseMove = (e: MapLayerMouseEvent) => move(e.point, e.lngLat);
+  const onTouchMove = (e: MapLayerTouchEvent) => {
+    e.preventDefault();
+    move(e.point, e.lngLat);
+  };
+  const begin = (e: MapLayerMouseEvent | MapLayerTouchEvent) => {
+    if (!state.draft || !e.features?.length) return;
+    // preventDefault keeps MapLibre from panning the map with this gesture.
+    e.preventDefault();
+    map.dragPan.disable();
+    const p = e.features[0].properties as { x: number; y: number };
+    from = [p.x, p.y];
+    to = null;
+    map.on('mousemove', onMouseMove);
+    map.on('touchmove', onTouchMove);
+    if (e.type === 'touchstart') map.once('touchend', end);
+    else map.once('mouseup', end);
+  };
+  map.on('mousedown', 'edit-draft-handles', begin);
+  map.on('touchstart', 'edit-draft-handles', begin);
+  map.on('mouseenter', 'edit-draft-handles', () => {
+    map.getCanvas().style.cursor = 'move';
+  });
+  map.on('mouseleave', 'edit-draft-handles', () => {
+    map.getCanvas().style.cursor = '';
+  });
+}
+
+// ---------------------------------------------------------------------------
 // Preview dialog: the dry run, then Save or Cancel
 // ---------------------------------------------------------------------------
 
@@ -712,6 +1010,13 @@ function moveSentence(m: NonNullable<EditResponse['report']['moves']>[number]): 
 function renderPreview(r: EditResponse): void {
   const { summary, body } = dialogEls();
   summary.textContent = r.summary ?? '';
+  if (pending?.op.op === 'accept') {
+    // Accepting re-files the whole village; the moves are listed below, the headline counts them.
+    summary.textContent = tf('draw.preview.acceptSummary', {
+      n: fmt((r.report?.grids ?? []).length),
+      m: fmt(r.report?.moved_households ?? (r.report?.moves ?? []).reduce((s, m) => s + m.households, 0)),
+    });
+  }
   body.replaceChildren();
   const report = r.report ?? {};
   // The server's own sentences when it sends them (localised, with its names); else ours.
@@ -821,11 +1126,15 @@ async function savePending(): Promise<void> {
     if (p.token !== opToken) return;
     // After a split the first grid of the report is the cut one; keep it selected. After a
     // delete nothing is; after a merge the kept one is.
-    const keep = p.op.op === 'merge' ? p.op.keep.id : p.op.op === 'delete' ? null : (r.report?.grids?.[0]?.id ?? state.selected);
+    const keep = p.op.op === 'merge' ? p.op.keep.id : p.op.op === 'delete' || p.op.op === 'accept' ? null : (r.report?.grids?.[0]?.id ?? state.selected);
+    // Accepted: the draft is now the grids (loaded below), so it goes.
+    if (p.op.op === 'accept') setDraft(null);
     pending = null;
     dialog.close();
     dialog.dataset.state = 'saved';
-    toast(r.summary ? t('draw.saved') + r.summary : t('draw.savedPlain'));
+    // The server's summary of an accept names every move of hundreds of households: too long for a toast.
+    if (p.op.op === 'accept') toast(tf('draw.draft.accepted', { n: fmt((r.report?.grids ?? []).length) }));
+    else toast(r.summary ? t('draw.saved') + r.summary : t('draw.savedPlain'));
     setTool(null);
     state.selected = keep ?? null;
     state.history = null;
@@ -921,6 +1230,7 @@ function buildPanel(): void {
     el('div', { id: 'draw-tools', class: 'draw-tools' }),
     el('div', { id: 'draw-bar', class: 'draw-bar' }),
     el('p', { id: 'draw-hint', class: 'draw-hint', 'data-testid': 'draw-hint' }),
+    el('section', { id: 'draw-propose', class: 'draw-propose', 'data-testid': 'propose', 'aria-labelledby': 'propose-heading' }),
     el('div', { id: 'draw-selected', class: 'draw-selected' }),
     el('div', { id: 'draw-list-wrap', class: 'draw-list-wrap' }),
   );
@@ -949,8 +1259,11 @@ function renderVillagePicker(): void {
   sel.disabled = state.villages.length < 2;
   sel.addEventListener('change', () => {
     setTool(null);
+    setDraft(null);
     state.villageId = Number(sel.value);
     state.data = null;
+    state.proposeError = null;
+    state.ruleError = null;
     select(null);
     void loadGrids({ fit: true });
   });
@@ -961,7 +1274,12 @@ function renderRule(): void {
   const { min, max } = ruleOf();
   const box = $('draw-rule');
   const chip = (cls: string, text: string) => el('span', { class: 'legend-chip' }, el('span', { class: `chip ${cls}` }), text);
-  box.replaceChildren(
+  let view = box.querySelector<HTMLElement>('.rule-view');
+  if (!view) {
+    view = el('div', { class: 'rule-view' });
+    box.prepend(view);
+  }
+  view.replaceChildren(
     el('div', { class: 'rule-text', 'data-testid': 'grid-rule', text: tf('draw.rule', { min, max }) }),
     el(
       'div',
@@ -970,19 +1288,226 @@ function renderRule(): void {
       chip('chip-ok', tf('draw.legend.ok', { min, max })),
       chip('chip-over', tf('draw.legend.over', { max })),
       chip('chip-gap', t('draw.legend.gap')),
+      ...(state.draft ? [chip('chip-draft-ok', t('draw.legend.draftOk')), chip('chip-draft-bad', t('draw.legend.draftBad'))] : []),
     ),
   );
+  renderRuleEditor(box);
+}
+
+/** The township of the village shown, when the signed-in user administers it (and may set its rule). */
+function adminTownship(): number | null {
+  const v = state.villages.find((x) => x.id === state.villageId);
+  const tid = v?.township_id;
+  if (tid === undefined || !state.data) return null;
+  const mine = currentUser()?.roles?.some((r) => r.role === 'township_admin' && r.area_id === tid);
+  return mine ? tid : null;
+}
+
+/**
+ * The rule editor, for a township admin only (the server refuses anyone else anyway). Built once
+ * and kept, so a re-render of the panel does not take the cursor out of a field being typed in.
+ */
+function renderRuleEditor(box: HTMLElement): void {
+  const tid = adminTownship();
+  let form = box.querySelector<HTMLFormElement>('form.rule-editor');
+  if (tid === null) {
+    form?.remove();
+    return;
+  }
+  const { min, max } = ruleOf();
+  if (!form || form.dataset.township !== String(tid)) {
+    form?.remove();
+    const minIn = el('input', { id: 'rule-min', type: 'number', 'data-testid': 'rule-min' });
+    const maxIn = el('input', { id: 'rule-max', type: 'number', 'data-testid': 'rule-max' });
+    for (const i of [minIn, maxIn]) {
+      i.inputMode = 'numeric';
+      i.min = '1';
+      i.step = '1';
+      i.required = true;
+    }
+    const save = el('button', { type: 'submit', class: 'small', 'data-testid': 'rule-save', 'data-i18n': 'draw.ruleEdit.save', text: t('draw.ruleEdit.save') });
+    form = el(
+      'form',
+      { class: 'rule-editor', 'data-testid': 'rule-editor', 'data-township': String(tid) },
+      el('h3', { 'data-i18n': 'draw.ruleEdit.title', text: t('draw.ruleEdit.title') }),
+      el(
+        'div',
+        { class: 'rule-fields' },
+        el('label', { for: 'rule-min', 'data-i18n': 'draw.ruleEdit.min', text: t('draw.ruleEdit.min') }),
+        minIn,
+        el('span', { text: '–' }),
+        el('label', { for: 'rule-max', 'data-i18n': 'draw.ruleEdit.max', text: t('draw.ruleEdit.max') }),
+        maxIn,
+        save,
+      ),
+      el('p', { class: 'muted', 'data-i18n': 'draw.ruleEdit.hint', text: t('draw.ruleEdit.hint') }),
+      el('p', { class: 'form-error', role: 'alert', 'data-testid': 'rule-error' }),
+    );
+    minIn.value = String(min);
+    maxIn.value = String(max);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void saveRule(tid, Number(minIn.value), Number(maxIn.value), save);
+    });
+    box.append(form);
+  }
+  const err = form.querySelector<HTMLElement>('[data-testid="rule-error"]')!;
+  err.textContent = state.ruleError ?? '';
+  err.hidden = !state.ruleError;
+}
+
+async function saveRule(tid: number, min: number, max: number, save: HTMLButtonElement): Promise<void> {
+  save.disabled = true;
+  state.ruleError = null;
+  try {
+    const rule = await saveGridRule(tid, { min_households: min, max_households: max });
+    toast(tf('draw.ruleEdit.saved', { min: rule.min_households, max: rule.max_households }));
+    // The proposal form follows the new rule again.
+    state.proposeForm.min = null;
+    state.proposeForm.max = null;
+    // The rule comes with the grids: reloading them recolours the map and the list by it.
+    await loadGrids();
+    const { min: m, max: x } = ruleOf();
+    $<HTMLInputElement>('rule-min').value = String(m);
+    $<HTMLInputElement>('rule-max').value = String(x);
+  } catch (e) {
+    // The server says what is wrong (min above max, not your township, …) in the page's language.
+    state.ruleError = t('draw.ruleEdit.error') + errorText(e);
+  } finally {
+    save.disabled = false;
+    renderPanel();
+  }
+}
+
+/** A labelled field of the proposal form, kept in `state.proposeForm` as it is typed. */
+function proposeField(key: TKey, id: string, value: string, onInput: (v: string) => void): HTMLElement {
+  const input = el('input', { id, type: 'number', 'data-testid': id });
+  input.inputMode = 'numeric';
+  input.min = '0';
+  input.step = '1';
+  input.value = value;
+  input.addEventListener('input', () => onInput(input.value));
+  return el('div', { class: 'propose-field' }, el('label', { for: id, class: 'field-label', 'data-i18n': key, text: t(key) }), input);
+}
+
+function renderPropose(): void {
+  const box = $('draw-propose');
+  const f = state.proposeForm;
+  let form = box.querySelector<HTMLElement>('.propose-form');
+  if (!form) {
+    const v = proposeValues();
+    const keep = el('input', { id: 'propose-keep', type: 'checkbox', 'data-testid': 'propose-keep' });
+    keep.checked = f.keep;
+    keep.addEventListener('change', () => (f.keep = keep.checked));
+    form = el(
+      'div',
+      { class: 'propose-form' },
+      el('div', { class: 'propose-fields' },
+        proposeField('draw.propose.min', 'propose-min', v.min, (x) => (f.min = x)),
+        proposeField('draw.propose.max', 'propose-max', v.max, (x) => (f.max = x)),
+        proposeField('draw.propose.target', 'propose-target', f.target, (x) => (f.target = x)),
+        proposeField('draw.propose.seed', 'propose-seed', f.seed, (x) => (f.seed = x)),
+      ),
+      el('label', { class: 'propose-keep', for: 'propose-keep' }, keep, el('span', { 'data-i18n': 'draw.propose.keep', text: t('draw.propose.keep') })),
+    );
+    box.replaceChildren(
+      el('h3', { id: 'propose-heading', 'data-i18n': 'draw.propose.title', text: t('draw.propose.title') }),
+      el('p', { class: 'muted', 'data-i18n': 'draw.propose.intro', text: t('draw.propose.intro') }),
+      form,
+      el('div', { class: 'propose-actions' }),
+      el('div', { class: 'draft-result' }),
+    );
+  }
+  // Fields that follow the rule show it until the user types a number of their own.
+  const v = proposeValues();
+  for (const [id, value] of [['propose-min', v.min], ['propose-max', v.max]] as const) {
+    const input = $<HTMLInputElement>(id);
+    if (document.activeElement !== input && input.value !== value) input.value = value;
+  }
+  $<HTMLInputElement>('propose-keep').checked = f.keep;
+  const run = button(state.proposing ? 'draw.propose.running' : state.draft ? 'draw.propose.again' : 'draw.propose.run', 'propose-run', () => void runPropose(), 'small primary-small');
+  run.disabled = !state.data || state.proposing || !!state.draw;
+  const actions = box.querySelector<HTMLElement>('.propose-actions')!;
+  actions.replaceChildren(run);
+  if (state.proposeError) actions.append(el('p', { class: 'form-error', role: 'alert', 'data-testid': 'propose-error', text: state.proposeError }));
+  renderDraftResult(box.querySelector<HTMLElement>('.draft-result')!);
+}
+
+function renderDraftResult(box: HTMLElement): void {
+  const d = state.draft;
+  box.replaceChildren();
+  box.hidden = !d;
+  if (!d) return;
+  const s = d.proposal.summary;
+  const pp = (x: number | null) => (x === null || x === undefined ? '–' : fmt(x, 2));
+  const figures = el(
+    'ul',
+    { class: 'draft-summary', 'data-testid': 'draft-summary', 'data-grids': String(s.grids), 'data-within': String(s.within_rule) },
+    el('li', { text: tf('draw.draft.grids', { n: fmt(s.grids), h: fmt(s.households) }) }),
+    el('li', { class: s.within_rule === s.grids ? 'status-ok' : 'status-over', 'data-testid': 'draft-within', text: tf('draw.draft.within', { x: fmt(s.within_rule), y: fmt(s.grids), min: d.proposal.rule.min_households, max: d.proposal.rule.max_households }) }),
+    el('li', { text: tf('draw.draft.compact', { mean: pp(s.mean_polsby_popper), worst: pp(s.worst_polsby_popper) }) }),
+    el('li', { text: tf('draw.draft.barriers', { n: fmt(s.crossing_barriers) }) }),
+    el('li', { class: s.not_contiguous ? 'status-over' : '', text: tf('draw.draft.notContiguous', { n: fmt(s.not_contiguous) }) }),
+    el('li', { class: 'muted', text: tf('draw.draft.elapsed', { ms: fmt(s.elapsed_ms) }) }),
+  );
+  box.append(el('h3', { 'data-i18n': 'draw.draft.heading', text: t('draw.draft.heading') }), figures);
+  if (d.proposal.infeasible) box.append(el('p', { class: 'draft-infeasible', role: 'status', 'data-testid': 'draft-infeasible', text: d.proposal.infeasible }));
+  if (d.adjustments) box.append(el('p', { class: 'draft-adjusted', 'data-testid': 'draft-adjusted', text: tf('draw.draft.adjusted', { n: d.adjustments }) }));
+
+  const undo = button('draw.undo', 'draft-undo', undoDraft, 'small');
+  undo.disabled = !d.canUndo();
+  undo.title = 'Ctrl+Z';
+  const redo = button('draw.redo', 'draft-redo', redoDraft, 'small');
+  redo.disabled = !d.canRedo();
+  redo.title = 'Ctrl+Shift+Z / Ctrl+Y';
+  const accept = button('draw.draft.accept', 'draft-accept', acceptDraft, 'small primary-small');
+  const discard = button('draw.draft.discard', 'draft-discard', () => setDraft(null), 'small');
+  box.append(el('div', { class: 'draft-buttons' }, undo, redo, discard, accept));
+
+  const list = el('ul', { class: 'grid-list draft-list', 'data-testid': 'draft-list' });
+  for (const f of d.features) {
+    const p = f.properties;
+    const row = el(
+      'button',
+      {
+        type: 'button',
+        class: `grid-row${p.draft === state.draftSelected ? ' selected' : ''}`,
+        'data-testid': 'draft-row',
+        'data-draft': String(p.draft),
+        'data-households': String(p.households),
+        'data-within': String(p.within_rule),
+        'aria-pressed': String(p.draft === state.draftSelected),
+      },
+      el('span', { class: `chip ${p.within_rule ? 'chip-draft-ok' : 'chip-draft-bad'}` }),
+      el('span', { class: 'grid-name', text: tf('draw.draft.row', { n: p.draft }) }),
+      el('span', { class: `grid-count ${p.within_rule ? 'status-ok' : 'status-over'}`, text: tf('draw.households', { n: fmt(p.households) }) }),
+      el('span', {
+        class: 'grid-staff',
+        text: [
+          `PP ${pp(p.polsby_popper ?? null)}`,
+          p.crosses_barrier ? t('draw.draft.crosses') : null,
+          (p.parts ?? 1) > 1 ? tf('draw.draft.parts', { n: p.parts ?? 1 }) : null,
+        ].filter(Boolean).join(' · '),
+      }),
+    );
+    row.addEventListener('click', () => selectDraft(p.draft === state.draftSelected ? null : p.draft, { fit: p.draft !== state.draftSelected }));
+    list.append(el('li', {}, row));
+  }
+  box.append(list);
 }
 
 function renderTools(): void {
   const box = $('draw-tools');
   const has = state.selected !== null;
   const noData = !state.data;
+  // While a draft is shown the grids under it are not edited: accepting the draft replaces them,
+  // and an edit in between would only make the accept stale.
+  const drafting = !!state.draft;
   const toolButton = (tool: Tool, key: TKey, needsSelection: boolean) => {
     const b = button(key, `tool-${tool}`, () => setTool(state.tool === tool ? null : tool));
     b.classList.toggle('active', state.tool === tool);
     b.setAttribute('aria-pressed', String(state.tool === tool));
-    b.disabled = noData || (needsSelection && !has);
+    b.disabled = noData || drafting || (needsSelection && !has);
     return b;
   };
   const fill = button('draw.tool.fill', 'tool-fill', () => {
@@ -990,7 +1515,7 @@ function renderTools(): void {
     setTool(null);
     void runOp({ op: 'create', geometry: state.data.village.geometry, trim: true }, 'draw.preview.fill');
   });
-  fill.disabled = noData || !(state.data?.gaps?.households || state.data?.gaps?.geometry);
+  fill.disabled = noData || drafting || !(state.data?.gaps?.households || state.data?.gaps?.geometry);
   const del = button('draw.tool.delete', 'tool-delete', () => {
     const g = gridById(state.selected);
     if (!g) return;
@@ -998,7 +1523,7 @@ function renderTools(): void {
     void runOp({ op: 'delete', id: g.properties.id, version: g.properties.version }, 'draw.preview.delete');
   });
   del.classList.add('danger');
-  del.disabled = !has;
+  del.disabled = !has || drafting;
   box.replaceChildren(
     toolButton('create', 'draw.tool.create', false),
     toolButton('split', 'draw.tool.split', false),
@@ -1051,7 +1576,7 @@ function renderHint(): void {
               : 'draw.hint.moveSelect'
             : 'draw.hint.select';
   const hint = $('draw-hint');
-  hint.textContent = tf(key, { name });
+  hint.textContent = state.draft ? t('draw.draft.hint') : tf(key, { name });
   hint.dataset.tool = state.tool ?? '';
 }
 
@@ -1241,6 +1766,7 @@ function renderPanel(): void {
   renderTools();
   renderDrawBar();
   renderHint();
+  renderPropose();
   renderSelected();
   renderList();
 }
@@ -1272,7 +1798,15 @@ export async function startDraw(): Promise<void> {
   buildDialog();
   setPanelOpen(true);
   $('panel-toggle').addEventListener('click', () => setPanelOpen(!document.body.classList.contains('panel-open')));
-  window.__cuntuDraw = { data: () => state.data, selected: () => state.selected, villageId: () => state.villageId };
+  window.__cuntuDraw = {
+    data: () => state.data,
+    selected: () => state.selected,
+    villageId: () => state.villageId,
+    draft: () =>
+      state.draft
+        ? { features: state.draft.features, summary: state.draft.proposal.summary, adjustments: state.draft.adjustments, selected: state.draftSelected }
+        : null,
+  };
 
   const [villages, tileLayers] = await Promise.all([
     fetchVillages().catch((e: unknown) => {
@@ -1315,6 +1849,7 @@ export async function startDraw(): Promise<void> {
   map.on('load', () => {
     addEditLayers(map);
     initMoveDrag(map);
+    initDraftDrag(map);
     map.once('idle', () => {
       document.body.dataset.mapReady = '1';
     });
@@ -1323,22 +1858,45 @@ export async function startDraw(): Promise<void> {
 
   map.on('click', (e) => {
     if (state.draw) return;
+    if (state.draft) {
+      // With a draft on the map a click picks a draft grid (to show its handles), not a grid.
+      const d = map.queryRenderedFeatures(e.point, { layers: ['edit-draft-handles'] }).length
+        ? null
+        : map.queryRenderedFeatures(e.point, { layers: ['edit-draft-fill'] })[0];
+      if (d) selectDraft(Number(d.properties?.draft));
+      return;
+    }
     const hit = map.queryRenderedFeatures(e.point, { layers: ['edit-grid-fill'] })[0];
     if (hit) gridClicked(Number(hit.properties?.id));
     else if (state.tool !== 'move') select(null);
   });
   map.on('mousemove', (e) => {
     if (state.draw || state.tool === 'move') return;
-    map.getCanvas().style.cursor = map.queryRenderedFeatures(e.point, { layers: ['edit-grid-fill'] }).length ? 'pointer' : '';
+    const layer = state.draft ? 'edit-draft-fill' : 'edit-grid-fill';
+    if (state.draft && map.queryRenderedFeatures(e.point, { layers: ['edit-draft-handles'] }).length) return;
+    map.getCanvas().style.cursor = map.queryRenderedFeatures(e.point, { layers: [layer] }).length ? 'pointer' : '';
   });
 
   document.addEventListener('keydown', (e) => {
     // Esc leaves the merge and move tools too (the drawing tools handle it themselves).
     if (e.key === 'Escape' && !state.draw && state.tool && !$<HTMLDialogElement>('preview-dialog').open) setTool(null);
+    // Undo/redo of draft adjustments, with the keys the drawing tool uses.
+    const target = e.target as HTMLElement | null;
+    if (!state.draft || state.draw || $<HTMLDialogElement>('preview-dialog').open) return;
+    if (target && /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) return;
+    if (!(e.ctrlKey || e.metaKey)) return;
+    if (e.key === 'y' || e.key === 'Y' || ((e.key === 'z' || e.key === 'Z') && e.shiftKey)) {
+      e.preventDefault();
+      redoDraft();
+    } else if (e.key === 'z' || e.key === 'Z') {
+      e.preventDefault();
+      undoDraft();
+    }
   });
 
   onLangChange(() => {
     renderGrids();
+    renderDraft();
     renderPanel();
     if (pending) {
       // The dry run's text is in the old language: ask again.
