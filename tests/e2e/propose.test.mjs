@@ -350,7 +350,8 @@ test('phone: a proposal in the bottom sheet', { timeout: TEST_TIMEOUT }, async (
       const b = await page.locator(sel).boundingBox();
       assert.ok(b && b.x >= 0 && b.x + b.width <= 390, `${sel} is off screen: ${JSON.stringify(b)}`);
     }
-    await page.locator('#draw-propose').evaluate((e) => e.scrollIntoView({ block: 'start' }));
+    // The sheet scrolled to the figures and the buttons, as the page does after proposing.
+    await page.locator('#draw-propose .draft-result').evaluate((e) => e.scrollIntoView({ block: 'start' }));
     await settle(page);
     await shot(page, 'propose-phone.png');
     // Discard: the draft goes, nothing was saved.
