@@ -7,13 +7,14 @@ RELEASE_BIN := target/release/cuntu
 DEBUG_BIN := target/debug/cuntu
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json
 
-.PHONY: help run test deps web build build-debug lint unit e2e clean-db stop-db clean
+.PHONY: help run test deps web build build-debug lint unit e2e bench-grids clean-db stop-db clean
 
 help:
 	@echo "make run       install what is missing, build, start PostGIS, load the demo, serve http://127.0.0.1:8080"
 	@echo "make test      the same set-up, then every test: lint, unit, PostGIS integration, HTTP, browser"
 	@echo "make clean-db  stop the private PostGIS cluster and delete its data (.cuntu/pg)"
 	@echo "make stop-db   stop the private PostGIS cluster, keeping its data"
+	@echo "make bench-grids  grid proposals vs PySAL spopt max-p on the demo villages and a generated one"
 
 ## Debian packages and node modules the project needs; installs only what is missing.
 deps:
@@ -52,6 +53,20 @@ e2e: build-debug
 	scripts/e2e.sh $(DEBUG_BIN)
 
 test: deps web lint unit e2e
+
+## The anchor of the grid benchmark: PySAL spopt in a venv under the ignored .cuntu folder.
+BENCH_VENV := .cuntu/bench-venv
+$(BENCH_VENV)/bin/python:
+	@dpkg -s python3-venv >/dev/null 2>&1 || apt-get install -y python3-venv
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet spopt==0.7.0
+
+## ANCHOR_TIMEOUT bounds max-p per village (it takes minutes to hours); BENCH_ARGS adds flags.
+ANCHOR_TIMEOUT ?= 300
+bench-grids: build $(BENCH_VENV)/bin/python
+	@if [ -z "$$DATABASE_URL" ]; then $(RELEASE_BIN) db up >/dev/null; fi
+	$(RELEASE_BIN) demo load --data data
+	RUST_LOG=warn,sqlx=error $(RELEASE_BIN) bench grids --python $(BENCH_VENV)/bin/python --anchor-timeout $(ANCHOR_TIMEOUT) $(BENCH_ARGS)
 
 stop-db:
 	@if [ -x $(DEBUG_BIN) ]; then $(DEBUG_BIN) db down; elif [ -x $(RELEASE_BIN) ]; then $(RELEASE_BIN) db down; fi

@@ -172,24 +172,62 @@ pub fn propose(input: &ProposalInput<'_>) -> Proposal {
     };
     let mut groups = Vec::with_capacity(count);
     bisector.split(all, count, &mut groups);
-    let grids = groups
+    let grids = shape_groups(&metric, &region, &sites, &graph, groups);
+    Proposal { grids, infeasible }
+}
+
+/// The grids of groups of sites: their cells united and clipped, with their figures.
+fn shape_groups(
+    metric: &LocalMetric,
+    region: &MultiPolygon<f64>,
+    sites: &[Site],
+    graph: &[Vec<Edge>],
+    groups: Vec<Vec<usize>>,
+) -> Vec<ProposedGrid> {
+    groups
         .into_iter()
-        .map(|group| {
+        .map(|mut group| {
+            group.sort_unstable();
             let crosses = group.iter().any(|&s| {
                 graph[s]
                     .iter()
                     .any(|e| e.barrier && group.binary_search(&e.to).is_ok())
             });
             let cells = geo::unary_union(group.iter().map(|&s| &sites[s].cell));
-            let shape = cells.intersection(&region);
+            let shape = cells.intersection(region);
             let members: Vec<usize> = group
                 .iter()
                 .flat_map(|&s| sites[s].members.iter().copied())
                 .collect();
-            finish(&metric, &members, shape, crosses)
+            finish(metric, &members, shape, crosses)
         })
-        .collect();
-    Proposal { grids, infeasible }
+        .collect()
+}
+
+/// The grids another method made (a label per household), measured as `propose` measures
+/// its own: so a benchmark compares like with like. Households at one spot go with the
+/// label of the first of them.
+pub fn assess(input: &ProposalInput<'_>, labels: &[usize]) -> Vec<ProposedGrid> {
+    let Some(bbox) = input.region.bounding_rect() else {
+        return Vec::new();
+    };
+    let metric = LocalMetric::centred_on(bbox.center());
+    let region = metric.project(input.region).orient(Direction::Default);
+    let barriers = barrier_index(&metric, input.barriers);
+    let (sites, graph) = build_sites(&metric, &region, input.households, &barriers);
+    let mut by_label: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, site) in sites.iter().enumerate() {
+        if let Some(&label) = site.members.first().and_then(|&m| labels.get(m)) {
+            by_label.entry(label).or_default().push(i);
+        }
+    }
+    shape_groups(
+        &metric,
+        &region,
+        &sites,
+        &graph,
+        by_label.into_values().collect(),
+    )
 }
 
 fn finish(

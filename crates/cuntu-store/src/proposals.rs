@@ -11,16 +11,18 @@ use geo::{MultiPolygon, Point};
 use crate::grid_edits::{Edit, EditReport};
 use crate::{wkb, Store, StoreError};
 
-/// How much cheaper a cut along each kind of line is than one through open ground.
+/// How much cheaper a cut along each kind of line is than one through open ground. Lines are
+/// taken whole where their box meets the area's (clipping them to a village boundary of
+/// thousands of vertices costs a second and changes no crossing).
 const BARRIERS_SQL: &str = "\
-    SELECT ST_AsBinary((ST_Dump(ST_Intersection(r.geom, a.g))).geom), \
+    SELECT ST_AsBinary(r.geom), \
            CASE WHEN r.class IN ('motorway', 'trunk', 'primary', 'secondary') THEN 0.05::float8 ELSE 0.15::float8 END \
     FROM roads r, (SELECT ST_GeomFromWKB($1, 4326) AS g) a \
     WHERE r.class IN ('motorway', 'trunk', 'primary', 'secondary', 'tertiary', \
                       'motorway_link', 'trunk_link', 'primary_link', 'secondary_link', 'tertiary_link') \
       AND r.geom && a.g \
     UNION ALL \
-    SELECT ST_AsBinary((ST_Dump(ST_Intersection(w.geom, a.g))).geom), \
+    SELECT ST_AsBinary(w.geom), \
            CASE WHEN w.kind IN ('river', 'canal') THEN 0.05::float8 ELSE 0.3::float8 END \
     FROM waterways w, (SELECT ST_GeomFromWKB($1, 4326) AS g) a \
     WHERE w.kind IN ('river', 'canal', 'stream') AND w.geom && a.g \
@@ -59,13 +61,22 @@ fn multipolygon(g: geo::Geometry<f64>) -> Option<MultiPolygon<f64>> {
     }
 }
 
+/// What the partition algorithm reads for a village, in longitude/latitude.
+pub struct ProposalData {
+    pub region: MultiPolygon<f64>,
+    /// (id, location, has a key-population tag), in id order.
+    pub households: Vec<(i64, Point<f64>, bool)>,
+    pub barriers: Vec<Barrier>,
+}
+
 impl Store {
-    /// Proposes grids for a village (or for the part its current grids leave uncovered).
-    pub async fn propose_grids(
+    /// The area to divide (the village, or the part its grids leave uncovered), its
+    /// households, and the lines grids should end at.
+    pub async fn proposal_data(
         &self,
         village: i64,
-        request: ProposalRequest,
-    ) -> Result<VillageProposal, StoreError> {
+        keep_existing: bool,
+    ) -> Result<ProposalData, StoreError> {
         let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM areas WHERE id = $1")
             .bind(village)
             .fetch_optional(self.pool())
@@ -87,7 +98,7 @@ impl Store {
              FROM areas v WHERE v.id = $1",
         )
         .bind(village)
-        .bind(request.keep_existing)
+        .bind(keep_existing)
         .fetch_one(self.pool())
         .await?;
         let region = region
@@ -108,7 +119,7 @@ impl Store {
                AND ($2 = false OR h.grid_id IS NULL) ORDER BY h.id",
         )
         .bind(&region_wkb)
-        .bind(request.keep_existing)
+        .bind(keep_existing)
         .fetch_all(self.pool())
         .await?;
         let barrier_rows: Vec<(Vec<u8>, f64)> = sqlx::query_as(BARRIERS_SQL)
@@ -122,13 +133,32 @@ impl Store {
                 barriers.push(Barrier { line, cost_factor });
             }
         }
-        let households: Vec<Point<f64>> = rows.iter().map(|r| Point::new(r.1, r.2)).collect();
+        Ok(ProposalData {
+            region,
+            households: rows
+                .into_iter()
+                .map(|(id, x, y, tagged)| (id, Point::new(x, y), tagged))
+                .collect(),
+            barriers,
+        })
+    }
+
+    /// Proposes grids for a village (or for the part its current grids leave uncovered).
+    pub async fn propose_grids(
+        &self,
+        village: i64,
+        request: ProposalRequest,
+    ) -> Result<VillageProposal, StoreError> {
+        let data = self.proposal_data(village, request.keep_existing).await?;
+        let household_ids = data.households.iter().map(|h| h.0).collect();
+        let tagged = data.households.iter().map(|h| h.2).collect();
         let started = std::time::Instant::now();
         let proposal = tokio::task::spawn_blocking(move || {
+            let households: Vec<Point<f64>> = data.households.iter().map(|h| h.1).collect();
             propose(&ProposalInput {
-                region: &region,
+                region: &data.region,
                 households: &households,
-                barriers: &barriers,
+                barriers: &data.barriers,
                 rule: request.rule,
                 target: request.target,
                 seed: request.seed,
@@ -138,8 +168,8 @@ impl Store {
         .map_err(|e| StoreError::Geometry(format!("the proposal failed: {e}")))?;
         Ok(VillageProposal {
             proposal,
-            household_ids: rows.iter().map(|r| r.0).collect(),
-            tagged: rows.iter().map(|r| r.3).collect(),
+            household_ids,
+            tagged,
             elapsed: started.elapsed(),
         })
     }

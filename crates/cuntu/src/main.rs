@@ -1,5 +1,6 @@
 //! `cuntu`: the one binary. It wires the crates together and does nothing else.
 
+mod bench;
 mod demo;
 mod grid;
 mod user;
@@ -51,6 +52,14 @@ enum Command {
     User {
         #[command(subcommand)]
         command: user::UserCommand,
+    },
+    /// Benchmarks against the anchors the issues name; they print figures.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+        /// Only the generated data: no database needed.
+        #[arg(long)]
+        without_database: bool,
     },
     /// Grids: proposals for a village.
     Grid {
@@ -175,6 +184,17 @@ async fn main() -> Result<()> {
         Command::User { command } => {
             let store = cli.migrated_store().await?;
             user::run(&store, command).await?;
+        }
+        Command::Bench {
+            command,
+            without_database,
+        } => {
+            let store = if *without_database {
+                None
+            } else {
+                Some(cli.migrated_store().await?)
+            };
+            bench::run(store.as_ref(), command).await?;
         }
         Command::Grid { command } => {
             let store = cli.migrated_store().await?;

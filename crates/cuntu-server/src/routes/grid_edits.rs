@@ -22,6 +22,9 @@ use crate::error::ApiError;
 use crate::i18n::Lang;
 use crate::AppState;
 
+/// Up to this many groups of moved households, the summary names each.
+const SUMMARY_MOVES: usize = 4;
+
 /// More vertices than any hand-drawn shape has: a bound on the work one request can ask for.
 const MAX_VERTICES: usize = 10_000;
 
@@ -238,18 +241,29 @@ pub(crate) fn describe(report: &EditReport, lang: Lang) -> Value {
             ),
         ));
     }
-    let summary = if report.moves.is_empty() {
-        lang.pick(
+    let summary = match report.moves.len() {
+        0 => lang.pick(
             "没有住户更换网格".into(),
             "No household changes grid".into(),
-        )
-    } else {
-        report
+        ),
+        1..=SUMMARY_MOVES => report
             .moves
             .iter()
             .map(|m| move_sentence(m, lang))
             .collect::<Vec<_>>()
-            .join(lang.pick("；".into(), "; ".into()).as_str())
+            .join(lang.pick("；".into(), "; ".into()).as_str()),
+        // A whole new division moves households between dozens of grids: the sentence
+        // gives the totals, the `moves` list every pair.
+        groups => lang.pick(
+            format!(
+                "共 {} 户更换网格（{groups} 组），其中 {} 户为重点人群户（更换网格员）",
+                report.moved_households, report.moved_key_population
+            ),
+            format!(
+                "{} households change grid ({groups} groups), {} of them key-population households (they change grid worker)",
+                report.moved_households, report.moved_key_population
+            ),
+        ),
     };
     let mut report_json = serde_json::to_value(report).unwrap_or(Value::Null);
     if let Some(obj) = report_json.as_object_mut() {
