@@ -6,6 +6,7 @@
 
 pub mod area;
 pub mod auth;
+pub mod coords;
 pub mod demo;
 pub mod error;
 pub mod feature;
@@ -15,6 +16,7 @@ pub mod layers;
 pub mod metric;
 pub mod proposal;
 pub mod tile;
+pub mod visits;
 
 pub use area::{AreaKind, AreaRef};
 pub use error::CoreError;

@@ -18,6 +18,7 @@ pub mod proposals;
 pub mod testing;
 pub mod tiles;
 pub mod users;
+pub mod visits;
 mod wkb;
 
 use std::time::Duration;

@@ -7,6 +7,7 @@ mod health;
 mod households;
 mod session;
 mod tiles;
+mod worker;
 
 use axum::http::{header, HeaderValue, Uri};
 use axum::routing::get;
@@ -21,7 +22,7 @@ use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
     let index_html = state.web_dir.join("index.html");
-    // Pages of the single-page front end (/, later /draw, /worker, /leader) all get index.html.
+    // Pages of the single-page front end (/, /worker, later /leader) all get index.html.
     // `fallback` (not `not_found_service`) so that /login and the other pages answer 200.
     let web = ServeDir::new(&state.web_dir).fallback(ServeFile::new(index_html));
     // JSON answers may carry personal data and depend on the session: no cache keeps them.
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(households::router())
         .merge(grid_edits::router())
         .merge(grid_layer::router())
+        .merge(worker::router())
         .route("/api/{*rest}", get(api_not_found))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
