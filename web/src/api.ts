@@ -1,7 +1,7 @@
 // The server's JSON API, same origin, relative URLs. Every call goes through `apiFetch`, which
 // sends the page language as Accept-Language (the server localises its error messages by it) and
 // the session cookie (HttpOnly: the page never sees the token).
-import type { Feature, FeatureCollection, LineString, MultiPolygon, Polygon, Position } from 'geojson';
+import type { Feature, FeatureCollection, LineString, MultiPolygon, Point, Polygon, Position } from 'geojson';
 import { lang } from './i18n';
 
 export interface Summary {
@@ -376,3 +376,109 @@ export const proposeGrids = (villageId: number, req: ProposeRequest) =>
 
 export const saveGridRule = (townshipId: number, rule: GridRule) =>
   call<GridRule>(`api/townships/${townshipId}/grid-rule`, { method: 'PUT', body: rule, cache: 'no-store' });
+
+// ---- the grid worker's page (/worker) ---------------------------------------
+
+export type VisitState = 'visited' | 'due' | 'overdue';
+
+/** One household of the worker's grids, as the overview lists it. */
+export interface WorkerHouseholdProps {
+  id: number;
+  house_number?: string | null;
+  head_name?: string | null;
+  address?: string | null;
+  members?: number | null;
+  tags?: string[];
+  tag_labels?: string[];
+  key_population: boolean;
+  grid_id: number;
+  last_visit_at: string | null;
+  cadence_days: number;
+  due_at: string;
+  /** negative = overdue by that many days */
+  days_until_due: number;
+  state: VisitState;
+}
+
+export interface WorkerOverview {
+  grids: Array<{ id: number; code?: string; name: string; village_name?: string; geometry: MultiPolygon | Polygon }>;
+  households: FeatureCollection<Point, WorkerHouseholdProps>;
+  coverage: { quarter: string; total: number; visited: number; key_total: number; key_visited: number };
+  cadence: Array<{ tag: string | null; label: string; days: number }>;
+}
+
+export interface SearchHit {
+  id: number;
+  house_number?: string | null;
+  head_name?: string | null;
+  address?: string | null;
+  tags?: string[];
+  tag_labels?: string[];
+  grid_id?: number;
+  grid_name?: string;
+  lon: number;
+  lat: number;
+}
+
+export interface Visit {
+  id: number;
+  visited_at: string;
+  by?: string | { username?: string; display_name?: string } | null;
+  found?: string | null;
+  follow_up?: boolean;
+  far_m?: number | null;
+  flagged?: boolean;
+  has_photo?: boolean;
+}
+
+/** The body of POST /api/visits; `client_id` makes a replay harmless (the server answers duplicate: true). */
+export interface VisitRequest {
+  client_id: string;
+  household_id: number;
+  visited_at: string;
+  location?: { lon: number; lat: number; crs: 'wgs84' | 'gcj02' };
+  found: string;
+  follow_up: boolean;
+  photo?: string;
+}
+
+export interface RouteAnswer {
+  stops: Array<{ order: number; household_id: number; house_number?: string | null; head_name?: string | null; lon: number; lat: number; leg_m: number }>;
+  line: LineString | null;
+  distance_m: number;
+  walking_minutes: number;
+  unreachable?: number[];
+}
+
+export interface RouteRequest {
+  from: [number, number];
+  crs?: 'wgs84' | 'gcj02';
+  households: number[];
+}
+
+// The SW answers this one from its cache when offline, so the page stays readable (web/public/sw.js).
+export const fetchWorkerOverview = () => call<WorkerOverview>('api/worker/overview', { cache: 'no-store' });
+
+export async function searchHouseholds(q: string, limit = 20): Promise<SearchHit[]> {
+  const body = await call<{ households: SearchHit[] }>(`api/households/search?q=${encodeURIComponent(q)}&limit=${limit}`, { cache: 'no-store' });
+  return body.households ?? [];
+}
+
+export async function fetchVisits(householdId: number): Promise<Visit[]> {
+  const body = await call<{ visits: Visit[] }>(`api/households/${householdId}/visits`, { cache: 'no-store' });
+  return body.visits ?? [];
+}
+
+/** Throws ApiError for an HTTP error, TypeError when the request never reached the server. */
+export const postVisit = (v: VisitRequest) =>
+  call<{ visit: Visit; duplicate: boolean }>('api/visits', { method: 'POST', body: v, cache: 'no-store' });
+
+export const planRoute = (r: RouteRequest) => call<RouteAnswer>('api/route', { method: 'POST', body: r, cache: 'no-store' });
+
+/** The same route as a GPX file (a track and the numbered waypoints). */
+export async function routeGpx(r: RouteRequest): Promise<Blob> {
+  const url = 'api/route?format=gpx';
+  const res = await apiFetch(url, { method: 'POST', body: r, cache: 'no-store' });
+  if (!res.ok) throw await errorOf(res, url);
+  return res.blob();
+}

@@ -1,6 +1,6 @@
 // The page's entry: header, language switch and the choice of view by path. `/login` shows the
-// login form, `/draw` the grid editor; every other path shows the map (each loaded on demand,
-// with MapLibre).
+// login form, `/draw` the grid editor, `/worker` the grid worker's page; every other path shows
+// the map (each loaded on demand, with MapLibre).
 // MapLibre's CSS first: app.css overrides some of its rules at the same specificity.
 import 'maplibre-gl/dist/maplibre-gl.css';
 import './app.css';
@@ -41,7 +41,9 @@ function fatal(e: unknown): void {
 const isLogin = /^\/login\/?$/.test(location.pathname);
 // The server only serves /draw to a session that may edit grids; the page still asks the API.
 const isDraw = /^\/draw\/?$/.test(location.pathname);
-document.body.classList.add(isLogin ? 'page-login' : isDraw ? 'page-draw' : 'page-map');
+// The server serves /worker to anyone; the page sends a visitor to the login (GET /api/me is 401).
+const isWorker = /^\/worker\/?$/.test(location.pathname);
+document.body.classList.add(isLogin ? 'page-login' : isDraw ? 'page-draw' : isWorker ? 'page-worker' : 'page-map');
 initLangSwitch();
 
 if (isLogin) {
@@ -52,6 +54,12 @@ if (isLogin) {
   void initAccount();
   import('./draw')
     .then((m) => m.startDraw())
+    .catch(fatal);
+} else if (isWorker) {
+  $('stage').hidden = false;
+  void initAccount();
+  import('./worker')
+    .then((m) => m.startWorker())
     .catch(fatal);
 } else {
   $('stage').hidden = false;
