@@ -1069,3 +1069,64 @@ async fn a_proposal_is_previewed_adjusted_and_accepted_as_one_change() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn lanes_are_drawn_inside_a_grid_with_their_leader() {
+    let v = village().await;
+    let lane = polygon(&[
+        (9.50, 47.10),
+        (9.505, 47.10),
+        (9.505, 47.11),
+        (9.50, 47.11),
+        (9.50, 47.10),
+    ]);
+    let (status, created) = post(
+        &v,
+        Some(&v.cadre),
+        &format!("/api/areas/{}/children", v.west),
+        json!({ "geometry": lane, "name": "东街" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let lane_id = created["report"]["grids"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        scalar(
+            &v,
+            &format!("SELECT count(*) FROM areas WHERE id = {lane_id} AND kind = 'lane'")
+        )
+        .await,
+        1
+    );
+    // Lanes are not counted against the households rule, and the rest of the grid is a gap.
+    assert!(
+        created["warnings"].to_string().contains("未划入"),
+        "{created}"
+    );
+    assert!(
+        !created["warnings"].to_string().contains("30–60"),
+        "{created}"
+    );
+    let worker_id = scalar(&v, "SELECT id FROM users WHERE username = 'worker'").await;
+    let (status, staff) = send(
+        &v,
+        reqwest::Method::PUT,
+        Some(&v.cadre),
+        &format!("/api/areas/{lane_id}/staff"),
+        Some(json!({ "leader": worker_id })),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{staff}");
+    assert_eq!(staff["staff"][0]["duty"], "leader");
+    // A grid with a lane is not deleted under it.
+    let (status, _) = send(
+        &v,
+        reqwest::Method::DELETE,
+        Some(&v.cadre),
+        &format!("/api/areas/{}?version=1", v.west),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -36,6 +36,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/areas/{id}/restore", post(restore))
         .route("/api/areas/{id}", patch(update).delete(delete))
         .route("/api/villages/{id}/grids", post(create))
+        // The same for any container: lanes (街巷) are drawn inside a grid this way.
+        .route("/api/areas/{id}/children", post(create))
         .route(
             "/api/villages/{id}/grids/move-vertices",
             post(move_vertices),
