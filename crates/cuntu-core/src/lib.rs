@@ -15,6 +15,7 @@ pub mod index;
 pub mod layers;
 pub mod metric;
 pub mod proposal;
+pub mod routing;
 pub mod tile;
 pub mod visits;
 
