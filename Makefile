@@ -7,7 +7,7 @@ RELEASE_BIN := target/release/cuntu
 DEBUG_BIN := target/debug/cuntu
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json
 
-.PHONY: help run test deps web build build-debug lint unit e2e bench-grids clean-db stop-db clean
+.PHONY: help run test deps web build build-debug lint unit e2e bench-grids bench-route clean-db stop-db clean
 
 help:
 	@echo "make run       install what is missing, build, start PostGIS, load the demo, serve http://127.0.0.1:8080"
@@ -15,6 +15,7 @@ help:
 	@echo "make clean-db  stop the private PostGIS cluster and delete its data (.cuntu/pg)"
 	@echo "make stop-db   stop the private PostGIS cluster, keeping its data"
 	@echo "make bench-grids  grid proposals vs PySAL spopt max-p on the demo villages and a generated one"
+	@echo "make bench-route  visit routes vs VROOM and a proven optimum (OR-Tools) on the demo roads and a generated county"
 
 ## Debian packages and node modules the project needs; installs only what is missing.
 deps:
@@ -54,12 +55,12 @@ e2e: build-debug
 
 test: deps web lint unit e2e
 
-## The anchor of the grid benchmark: PySAL spopt in a venv under the ignored .cuntu folder.
+## The anchors of the benchmarks (PySAL spopt; pyvroom and OR-Tools) in a venv under the ignored .cuntu folder.
 BENCH_VENV := .cuntu/bench-venv
 $(BENCH_VENV)/bin/python:
 	@dpkg -s python3-venv >/dev/null 2>&1 || apt-get install -y python3-venv
 	python3 -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install --quiet spopt==0.7.0
+	$(BENCH_VENV)/bin/pip install --quiet spopt==0.7.0 pyvroom ortools
 
 ## ANCHOR_TIMEOUT bounds max-p per village (it takes minutes to hours); BENCH_ARGS adds flags.
 ANCHOR_TIMEOUT ?= 300
@@ -67,6 +68,13 @@ bench-grids: build $(BENCH_VENV)/bin/python
 	@if [ -z "$$DATABASE_URL" ]; then $(RELEASE_BIN) db up >/dev/null; fi
 	$(RELEASE_BIN) demo load --data data
 	RUST_LOG=warn,sqlx=error $(RELEASE_BIN) bench grids --python $(BENCH_VENV)/bin/python --anchor-timeout $(ANCHOR_TIMEOUT) $(BENCH_ARGS)
+
+## BENCH_ARGS adds flags, e.g. BENCH_ARGS="--instances 40 --seed 7".
+bench-route: build $(BENCH_VENV)/bin/python
+	@$(BENCH_VENV)/bin/python -c "import vroom, ortools" 2>/dev/null || $(BENCH_VENV)/bin/pip install --quiet pyvroom ortools
+	@if [ -z "$$DATABASE_URL" ]; then $(RELEASE_BIN) db up >/dev/null; fi
+	$(RELEASE_BIN) demo load --data data
+	RUST_LOG=warn,sqlx=error $(RELEASE_BIN) bench route --python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
 
 stop-db:
 	@if [ -x $(DEBUG_BIN) ]; then $(DEBUG_BIN) db down; elif [ -x $(RELEASE_BIN) ]; then $(RELEASE_BIN) db down; fi
