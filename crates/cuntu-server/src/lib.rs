@@ -24,12 +24,15 @@ pub use i18n::Lang;
 pub use index::MapIndex;
 pub use routes::grid_layer::proposal_json;
 
-/// What every handler shares: the store, the R-tree cache, where the web build is.
+/// What every handler shares: the store, the R-tree cache, where the web build is, the road
+/// network.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub index: Arc<RwLock<MapIndex>>,
     pub web_dir: PathBuf,
+    /// The walking network for routes, built on first use.
+    pub roads: Arc<tokio::sync::OnceCell<Arc<cuntu_core::routing::RoadNetwork>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +50,7 @@ pub async fn prepare(store: Store, web_dir: PathBuf) -> Result<AppState, cuntu_s
         store: store.clone(),
         index: Arc::new(RwLock::new(index)),
         web_dir,
+        roads: Arc::new(tokio::sync::OnceCell::new()),
     };
     tokio::spawn(index::follow_changes(store, state.index.clone(), listener));
     Ok(state)

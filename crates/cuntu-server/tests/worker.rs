@@ -346,3 +346,144 @@ async fn a_visit_photo_is_kept_and_shown_in_scope_only() {
     let r = client().get(&photo).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Roads on a lattice over the fixture's village: 0.001° apart, one way per lattice edge, so
+/// ways meet at shared vertices as OSM ways do.
+async fn lattice_roads(f: &Fixture) {
+    let pool = f._db.store.pool();
+    for i in 0..=20 {
+        for j in 0..=20 {
+            let (x, y) = (
+                114.300 + 0.001 * f64::from(i),
+                30.600 + 0.001 * f64::from(j),
+            );
+            for (dx, dy) in [(0.001, 0.0), (0.0, 0.001)] {
+                if x + dx > 114.3205 || y + dy > 30.6205 {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO roads (class, geom) VALUES ('residential', \
+                     ST_MakeLine(ST_SetSRID(ST_MakePoint($1, $2), 4326), ST_SetSRID(ST_MakePoint($3, $4), 4326)))",
+                )
+                .bind(x)
+                .bind(y)
+                .bind(x + dx)
+                .bind(y + dy)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_route_visits_each_household_once_along_the_roads() {
+    let f = fixture().await;
+    lattice_roads(&f).await;
+    let west: Vec<i64> = f.households_west.iter().map(|h| h.0).collect();
+    let (status, route) = post(
+        &f,
+        &f.worker,
+        "/api/route",
+        json!({ "from": [114.3005, 30.6003], "households": west }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{route}");
+    let mut visited: Vec<i64> = route["stops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["household_id"].as_i64().unwrap())
+        .collect();
+    let orders: Vec<i64> = route["stops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["order"].as_i64().unwrap())
+        .collect();
+    assert_eq!(orders, (1..=6).collect::<Vec<_>>());
+    visited.sort_unstable();
+    assert_eq!(visited, west, "each household once");
+    assert_eq!(route["unreachable"], json!([]));
+    // The line is one walk: its length is the distance, and it passes by every stop.
+    let line = route["line"].to_string();
+    let (length, farthest): (f64, f64) = sqlx::query_as(
+        "SELECT ST_Length(ST_GeomFromGeoJSON($1)::geography), \
+                max(ST_Distance(ST_GeomFromGeoJSON($1)::geography, ST_SetSRID(ST_MakePoint(x, y), 4326)::geography)) \
+         FROM unnest($2::float8[], $3::float8[]) AS s(x, y)",
+    )
+    .bind(&line)
+    .bind(f.households_west.iter().map(|h| h.1).collect::<Vec<_>>())
+    .bind(f.households_west.iter().map(|h| h.2).collect::<Vec<_>>())
+    .fetch_one(f._db.store.pool())
+    .await
+    .unwrap();
+    let distance = route["distance_m"].as_f64().unwrap();
+    assert!(
+        (length - distance).abs() < 0.01 * distance + 2.0,
+        "line {length} m vs distance {distance} m"
+    );
+    assert!(farthest < 1.0, "a stop {farthest} m off the walk");
+    // The households step 0.001° diagonally, the first 0.0015° east and 0.0047° north of the
+    // start: along the lattice the walk is the Manhattan distance, give or take the snapping.
+    let manhattan =
+        (0.0015 * 95_800.0 + 0.0047 * 111_000.0) + 5.0 * (0.001 * 95_800.0 + 0.001 * 111_000.0);
+    assert!(
+        distance >= manhattan * 0.97 && distance < manhattan * 1.1,
+        "{distance} m vs {manhattan} m"
+    );
+    assert!(route["walking_minutes"].as_f64().unwrap() >= distance / 75.0);
+
+    // GPX: a track and six numbered waypoints.
+    let r = client()
+        .post(format!("{}/api/route?format=gpx", f.base))
+        .header("cookie", &f.worker)
+        .json(&json!({ "from": [114.3005, 30.6003], "households": west }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/gpx+xml; charset=utf-8"
+    );
+    let gpx = r.text().await.unwrap();
+    assert_eq!(gpx.matches("<wpt").count(), 6);
+    assert!(gpx.contains("<trkseg>") && gpx.contains("王建国"));
+
+    // Another grid's household: 403; nothing chosen, bad start: 400.
+    let east = f.households_east[0].0;
+    assert_eq!(
+        post(
+            &f,
+            &f.worker,
+            "/api/route",
+            json!({ "from": [114.3005, 30.6003], "households": [east] })
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post(
+            &f,
+            &f.worker,
+            "/api/route",
+            json!({ "from": [114.3005, 30.6003], "households": [] })
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        post(
+            &f,
+            &f.worker,
+            "/api/route",
+            json!({ "from": [514.3, 30.6], "households": west })
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+}

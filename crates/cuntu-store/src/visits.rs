@@ -261,3 +261,54 @@ fn escape_like(s: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_")
 }
+
+/// A household to route to, with what the route shows of it.
+#[derive(Debug, Clone, FromRow)]
+pub struct RouteStop {
+    pub id: i64,
+    pub lon: f64,
+    pub lat: f64,
+    pub house_number: Option<String>,
+    pub head_name: Option<String>,
+    pub chain: Vec<i64>,
+}
+
+impl Store {
+    /// Those of `ids` that lie in the scope, in the order asked.
+    pub async fn route_stops_in_scope(
+        &self,
+        scope_roots: &[i64],
+        ids: &[i64],
+    ) -> Result<Vec<RouteStop>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "{SCOPE_CTE} SELECT h.id, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat, h.house_number, h.head_name, \
+                    (WITH RECURSIVE up(id, parent_id, depth) AS ( \
+                         SELECT a.id, a.parent_id, 0 FROM areas a WHERE a.id = h.grid_id \
+                         UNION ALL SELECT a.id, a.parent_id, up.depth + 1 FROM areas a JOIN up ON a.id = up.parent_id \
+                         WHERE up.depth < 8) \
+                     SELECT coalesce(array_agg(id), '{{}}') FROM up) AS chain \
+             FROM unnest($2::bigint[]) WITH ORDINALITY AS asked(id, n) \
+             JOIN households h ON h.id = asked.id \
+             WHERE h.grid_id IN (SELECT id FROM scope) ORDER BY asked.n"
+        ))
+        .bind(scope_roots)
+        .bind(ids)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every road line (all classes: footpaths count for walking), for the road network.
+    pub async fn road_lines(&self) -> Result<Vec<geo::LineString<f64>>, StoreError> {
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT ST_AsBinary(geom) FROM roads ORDER BY id")
+                .fetch_all(self.pool())
+                .await?;
+        let mut lines = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let geo::Geometry::LineString(l) = crate::wkb::decode(&row)? {
+                lines.push(l);
+            }
+        }
+        Ok(lines)
+    }
+}

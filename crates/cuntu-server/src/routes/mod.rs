@@ -5,6 +5,7 @@ mod grid_edits;
 pub(crate) mod grid_layer;
 mod health;
 mod households;
+mod route;
 mod session;
 mod tiles;
 mod worker;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(grid_edits::router())
         .merge(grid_layer::router())
         .merge(worker::router())
+        .merge(route::router())
         .route("/api/{*rest}", get(api_not_found))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
