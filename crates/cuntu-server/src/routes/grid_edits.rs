@@ -30,20 +30,23 @@ const MAX_VERTICES: usize = 10_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/areas/{id}/split", post(split))
+        .route("/api/areas/{id}/split", post(edit::<SplitRequest>))
         .route("/api/areas/merge", post(merge))
         .route("/api/areas/{id}/history", get(history))
-        .route("/api/areas/{id}/restore", post(restore))
+        .route("/api/areas/{id}/restore", post(edit::<RestoreRequest>))
         .route("/api/areas/{id}", patch(update).delete(delete))
-        .route("/api/villages/{id}/grids", post(create))
+        .route("/api/villages/{id}/grids", post(edit::<CreateRequest>))
         // The same for any container: lanes (街巷) are drawn inside a grid this way.
-        .route("/api/areas/{id}/children", post(create))
+        .route("/api/areas/{id}/children", post(edit::<CreateRequest>))
         .route(
             "/api/villages/{id}/grids/move-vertices",
-            post(move_vertices),
+            post(edit::<MoveRequest>),
         )
         .route("/api/villages/{id}/grids/validate", post(validate))
-        .route("/api/villages/{id}/grids/accept", post(accept))
+        .route(
+            "/api/villages/{id}/grids/accept",
+            post(edit::<AcceptRequest>),
+        )
 }
 
 fn bad(zh: String, en: String) -> ApiError {
@@ -313,8 +316,11 @@ async fn respond(
 trait EditOp: DeserializeOwned + Send {
     const ACTION: &'static str;
     /// The area whose grids the edit changes, checked against the viewer's scope, and the
-    /// audit target.
-    fn scope(&self, path_id: Option<i64>) -> Result<(i64, String), ApiError>;
+    /// audit target: the area in the path, unless the edit names it otherwise.
+    fn scope(&self, path_id: Option<i64>) -> Result<(i64, String), ApiError> {
+        let id = need_id(path_id)?;
+        Ok((id, format!("area:{id}")))
+    }
     fn run(
         self,
         state: &AppState,
@@ -359,10 +365,6 @@ struct SplitRequest {
 
 impl EditOp for SplitRequest {
     const ACTION: &'static str = "split_area";
-    fn scope(&self, path_id: Option<i64>) -> Result<(i64, String), ApiError> {
-        let id = need_id(path_id)?;
-        Ok((id, format!("area:{id}")))
-    }
     async fn run(
         self,
         state: &AppState,
@@ -432,10 +434,6 @@ struct RestoreRequest {
 
 impl EditOp for RestoreRequest {
     const ACTION: &'static str = "restore_area";
-    fn scope(&self, path_id: Option<i64>) -> Result<(i64, String), ApiError> {
-        let id = need_id(path_id)?;
-        Ok((id, format!("area:{id}")))
-    }
     async fn run(
         self,
         state: &AppState,
@@ -471,10 +469,6 @@ struct CreateRequest {
 
 impl EditOp for CreateRequest {
     const ACTION: &'static str = "create_area";
-    fn scope(&self, path_id: Option<i64>) -> Result<(i64, String), ApiError> {
-        let id = need_id(path_id)?;
-        Ok((id, format!("area:{id}")))
-    }
     async fn run(
         self,
         state: &AppState,
@@ -516,10 +510,6 @@ struct UpdateRequest {
 
 impl EditOp for UpdateRequest {
     const ACTION: &'static str = "update_area";
-    fn scope(&self, path_id: Option<i64>) -> Result<(i64, String), ApiError> {
-        let id = need_id(path_id)?;
-        Ok((id, format!("area:{id}")))
-    }
     async fn run(
         self,
         state: &AppState,
@@ -566,10 +556,6 @@ struct DeleteRequest {
 
 impl EditOp for DeleteRequest {
     const ACTION: &'static str = "delete_area";
-    fn scope(&self, path_id: Option<i64>) -> Result<(i64, String), ApiError> {
-        let id = need_id(path_id)?;
-        Ok((id, format!("area:{id}")))
-    }
     async fn run(
         self,
         state: &AppState,
@@ -604,10 +590,6 @@ struct MoveRequest {
 
 impl EditOp for MoveRequest {
     const ACTION: &'static str = "move_vertices";
-    fn scope(&self, path_id: Option<i64>) -> Result<(i64, String), ApiError> {
-        let id = need_id(path_id)?;
-        Ok((id, format!("area:{id}")))
-    }
     async fn run(
         self,
         state: &AppState,
@@ -644,12 +626,13 @@ impl EditOp for MoveRequest {
     }
 }
 
-async fn split(
+/// An edit of the area in the path, with the edit in the body.
+async fn edit<Op: EditOp + 'static>(
     State(state): State<AppState>,
     viewer: Viewer,
     lang: Lang,
     Path(raw): Path<String>,
-    request: Result<Json<SplitRequest>, JsonRejection>,
+    request: Result<Json<Op>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&raw)?;
     perform(&state, &viewer, lang, Some(id), body(request)?, false).await
@@ -664,28 +647,6 @@ async fn merge(
     let request = body(request)?;
     authorize_edit(&state, &viewer, request.absorb.id).await?;
     perform(&state, &viewer, lang, None, request, false).await
-}
-
-async fn restore(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    lang: Lang,
-    Path(raw): Path<String>,
-    request: Result<Json<RestoreRequest>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&raw)?;
-    perform(&state, &viewer, lang, Some(id), body(request)?, false).await
-}
-
-async fn create(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    lang: Lang,
-    Path(raw): Path<String>,
-    request: Result<Json<CreateRequest>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&raw)?;
-    perform(&state, &viewer, lang, Some(id), body(request)?, false).await
 }
 
 /// The version the client edited, from `If-Match` (an entity tag `"7"` or `W/"7"`).
@@ -749,17 +710,6 @@ async fn delete(
         dry_run: query.dry_run,
     };
     perform(&state, &viewer, lang, Some(id), request, false).await
-}
-
-async fn move_vertices(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    lang: Lang,
-    Path(raw): Path<String>,
-    request: Result<Json<MoveRequest>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&raw)?;
-    perform(&state, &viewer, lang, Some(id), body(request)?, false).await
 }
 
 fn op_body<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
@@ -887,10 +837,6 @@ fn versions_of(raw: &HashMap<String, i32>) -> Result<HashMap<i64, i32>, ApiError
 
 impl EditOp for AcceptRequest {
     const ACTION: &'static str = "accept_proposal";
-    fn scope(&self, path_id: Option<i64>) -> Result<(i64, String), ApiError> {
-        let id = need_id(path_id)?;
-        Ok((id, format!("area:{id}")))
-    }
     async fn run(
         self,
         state: &AppState,
@@ -934,15 +880,4 @@ impl EditOp for AcceptRequest {
     fn dry_run(&self) -> bool {
         self.dry_run
     }
-}
-
-async fn accept(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    lang: Lang,
-    Path(raw): Path<String>,
-    request: Result<Json<AcceptRequest>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&raw)?;
-    perform(&state, &viewer, lang, Some(id), body(request)?, false).await
 }
