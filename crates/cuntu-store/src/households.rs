@@ -7,7 +7,7 @@ use sqlx::FromRow;
 use crate::{Store, StoreError};
 
 /// The subtree of areas under the scope's roots, as a CTE named `scope`.
-const SCOPE_CTE: &str = "WITH RECURSIVE scope(id) AS ( \
+pub(crate) const SCOPE_CTE: &str = "WITH RECURSIVE scope(id) AS ( \
          SELECT unnest($1::bigint[]) \
          UNION SELECT a.id FROM areas a JOIN scope s ON a.parent_id = s.id)";
 
@@ -28,14 +28,25 @@ pub struct HouseholdRecord {
     pub chain: Vec<i64>,
 }
 
-const SELECT_HOUSEHOLD: &str = "SELECT h.id, h.house_number, h.address, h.grid_id, g.name AS grid_name, \
-        h.head_name, h.members, h.phone, h.id_card, h.tags, h.party_central, \
-        (WITH RECURSIVE up(id, parent_id, depth) AS ( \
+/// The ids from household `h`'s grid up to its township, as a column `chain`.
+macro_rules! household_chain {
+    () => {
+        "(WITH RECURSIVE up(id, parent_id, depth) AS ( \
              SELECT a.id, a.parent_id, 0 FROM areas a WHERE a.id = h.grid_id \
              UNION ALL SELECT a.id, a.parent_id, up.depth + 1 FROM areas a JOIN up ON a.id = up.parent_id \
              WHERE up.depth < 8) \
-         SELECT coalesce(array_agg(id), '{}') FROM up) AS chain \
-     FROM households h LEFT JOIN areas g ON g.id = h.grid_id";
+         SELECT coalesce(array_agg(id), '{}') FROM up) AS chain"
+    };
+}
+pub(crate) use household_chain;
+
+const SELECT_HOUSEHOLD: &str = concat!(
+    "SELECT h.id, h.house_number, h.address, h.grid_id, g.name AS grid_name, \
+        h.head_name, h.members, h.phone, h.id_card, h.tags, h.party_central, \
+        ",
+    household_chain!(),
+    " FROM households h LEFT JOIN areas g ON g.id = h.grid_id"
+);
 
 impl Store {
     /// One household, if it lies under one of `scope_roots`; `Ok(None)` otherwise, so that

@@ -6,12 +6,8 @@ use cuntu_core::visits::CadenceRule;
 use serde::Serialize;
 use sqlx::FromRow;
 
+use crate::households::{household_chain, SCOPE_CTE};
 use crate::{Store, StoreError};
-
-/// The subtree of areas under the scope's roots, as a CTE named `scope`.
-const SCOPE_CTE: &str = "WITH RECURSIVE scope(id) AS ( \
-         SELECT unnest($1::bigint[]) \
-         UNION SELECT a.id FROM areas a JOIN scope s ON a.parent_id = s.id)";
 
 /// Farther than this (metres) from the household, a visit is accepted but flagged.
 pub const FAR_VISIT_M: f64 = 200.0;
@@ -74,15 +70,13 @@ const SELECT_VISIT: &str = "SELECT v.id, v.household_id, v.visited_at, v.recorde
         EXISTS (SELECT 1 FROM visit_photos p WHERE p.visit_id = v.id) AS has_photo \
      FROM visits v LEFT JOIN users u ON u.id = v.user_id";
 
-const SELECT_WORKER_HOUSEHOLD: &str = "SELECT h.id, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat, \
+const SELECT_WORKER_HOUSEHOLD: &str = concat!(
+    "SELECT h.id, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat, \
         h.house_number, h.head_name, h.address, h.members, h.tags, h.grid_id, g.name AS grid_name, \
-        (SELECT max(v.visited_at) FROM visits v WHERE v.household_id = h.id) AS last_visit_at, \
-        (WITH RECURSIVE up(id, parent_id, depth) AS ( \
-             SELECT a.id, a.parent_id, 0 FROM areas a WHERE a.id = h.grid_id \
-             UNION ALL SELECT a.id, a.parent_id, up.depth + 1 FROM areas a JOIN up ON a.id = up.parent_id \
-             WHERE up.depth < 8) \
-         SELECT coalesce(array_agg(id), '{}') FROM up) AS chain \
-     FROM households h LEFT JOIN areas g ON g.id = h.grid_id";
+        (SELECT max(v.visited_at) FROM visits v WHERE v.household_id = h.id) AS last_visit_at, ",
+    household_chain!(),
+    " FROM households h LEFT JOIN areas g ON g.id = h.grid_id"
+);
 
 impl Store {
     /// The grids in the scope (a worker's own grid; a cadre's village's grids).
@@ -282,14 +276,11 @@ impl Store {
     ) -> Result<Vec<RouteStop>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "{SCOPE_CTE} SELECT h.id, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat, h.house_number, h.head_name, \
-                    (WITH RECURSIVE up(id, parent_id, depth) AS ( \
-                         SELECT a.id, a.parent_id, 0 FROM areas a WHERE a.id = h.grid_id \
-                         UNION ALL SELECT a.id, a.parent_id, up.depth + 1 FROM areas a JOIN up ON a.id = up.parent_id \
-                         WHERE up.depth < 8) \
-                     SELECT coalesce(array_agg(id), '{{}}') FROM up) AS chain \
+                    {CHAIN} \
              FROM unnest($2::bigint[]) WITH ORDINALITY AS asked(id, n) \
              JOIN households h ON h.id = asked.id \
-             WHERE h.grid_id IN (SELECT id FROM scope) ORDER BY asked.n"
+             WHERE h.grid_id IN (SELECT id FROM scope) ORDER BY asked.n",
+            CHAIN = household_chain!()
         ))
         .bind(scope_roots)
         .bind(ids)
