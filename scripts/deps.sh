@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cuntu needs, if any is missing, and nothing else.
 # PostgreSQL 15 + PostGIS 3 (the private cluster), GDAL (reading map files), Chromium and a
-# CJK font (browser tests), Node.js (the web build).
+# CJK font (browser tests), poppler-utils (pdftoppm: the browser test renders the printed PDF),
+# Node.js (the web build).
 set -euo pipefail
 
 packages=(postgresql-15 postgresql-15-postgis-3 libgdal-dev gdal-bin pkg-config
-          chromium fonts-wqy-microhei nodejs npm)
+          chromium fonts-wqy-microhei poppler-utils nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   # nodejs/npm may come from elsewhere than Debian (the machine image); a working binary is enough.
