@@ -26,7 +26,7 @@ const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, name) });
 const $t = (page, id) => page.locator(`[data-testid="${id}"]`);
 
 /** Failures a page meets while the context is offline (and MapLibre's reports of them). */
-const OFFLINE_NOISE = /ERR_INTERNET_DISCONNECTED|ERR_NETWORK_CHANGED|Failed to fetch|AJAXError|NetworkError/i;
+const OFFLINE_NOISE = /ERR_INTERNET_DISCONNECTED|net::ERR_FAILED|ERR_NETWORK_CHANGED|Failed to fetch|AJAXError|NetworkError/i;
 
 /** A point `m` metres north-east of [lon, lat]. */
 function offset([lon, lat], m) {
@@ -92,7 +92,7 @@ test('anonymous: /worker goes to the login page, which comes back to /worker', {
     await page.waitForURL((u) => u.pathname === '/login', { timeout: READY_TIMEOUT });
     assert.equal(new URL(page.url()).searchParams.get('next'), '/worker');
     await page.locator('#login-form').waitFor({ state: 'visible' });
-    assert.deepEqual(errors, []);
+    assert.deepEqual(errors, [], errors.join('\n'));
   } finally {
     await context.close();
   }
@@ -189,6 +189,8 @@ test('worker on a phone: grid, progress, search, card, visit online and offline,
     await shot(page, 'worker-04-visited.png');
 
     // ---- offline: the next visit (300 m away, so flagged) waits in the queue ------
+    // The service worker has the page's files before the connection goes.
+    await page.waitForSelector('body[data-offline-ready="1"]', { state: 'attached', timeout: 30_000 });
     const errorsBefore = errors.length;
     await context.setOffline(true);
     await $t(page, 'offline-banner').waitFor({ state: 'visible' });
@@ -204,9 +206,22 @@ test('worker on a phone: grid, progress, search, card, visit online and offline,
     assert.equal(queued.length, 1);
     await shot(page, 'worker-05-queued.png');
 
+    // ---- still offline, the page opens again from the service worker's copy, queue intact ----
+    const reload = await page.reload({ waitUntil: 'domcontentloaded' });
+    assert.ok(reload?.fromServiceWorker(), 'offline, /worker did not come from the service worker');
+    await page.waitForSelector('body[data-map-ready="1"][data-worker-ready="1"]', { state: 'attached', timeout: READY_TIMEOUT });
+    await $t(page, 'offline-banner').waitFor({ state: 'visible' });
+    await page.locator('[data-testid="queue-count"][data-count="1"]').waitFor();
+    assert.equal(await $t(page, 'hh-row').count(), hhs.length, 'the saved overview lacks households');
+    const drawnOffline = await page.evaluate(() => window.__cuntuMap.queryRenderedFeatures({ layers: ['worker-hh'] }).length);
+    assert.ok(drawnOffline > 0, 'offline, no household drawn');
+    await settle(page);
+    await shot(page, 'worker-06-offline-reload.png');
+
     // ---- back online: sent once ----------------------------------------------
     await context.setOffline(false);
     await page.locator('[data-testid="queue-count"][data-count="0"]').waitFor({ timeout: 30_000 });
+    await page.locator(`[data-testid="hh-row"][data-id="${id}"]`).click();
     // A second flush and a replay of the same client_id must not add a visit.
     await page.evaluate(() => window.__cuntuWorker.flush());
     const replay = await context.request.post(`${BASE}/api/visits`, {
@@ -218,9 +233,10 @@ test('worker on a phone: grid, progress, search, card, visit online and offline,
     assert.equal(visits2.length, visits0 + 2, `expected exactly ${visits0 + 2} visits after the queue was sent, got ${visits2.length}`);
     assert.ok(visits2.some((v) => v.flagged), 'the visit 300 m away is not flagged');
     await page.waitForFunction((n) => document.querySelectorAll('[data-testid="visit-item"]').length >= n, visits0 + 2, { timeout: 30_000 });
-    await $t(page, 'visit-flag').first().scrollIntoViewIfNeeded();
+    await $t(page, 'visit-flag').first().waitFor();
+    await page.evaluate(() => document.querySelector('[data-testid="visit-flag"]').scrollIntoView({ block: 'center' }));
     await settle(page);
-    await shot(page, 'worker-06-sent.png');
+    await shot(page, 'worker-07-sent.png');
     const offlineErrors = errors.slice(errorsBefore).filter((e) => !OFFLINE_NOISE.test(e));
     errors.splice(errorsBefore, errors.length - errorsBefore, ...offlineErrors);
 
@@ -245,14 +261,14 @@ test('worker on a phone: grid, progress, search, card, visit online and offline,
     const orders = await $t(page, 'stop-marker').evaluateAll((els) => els.map((e) => Number(e.textContent)).sort((a, b) => a - b));
     assert.deepEqual(orders, Array.from({ length: expected }, (_, i) => i + 1), 'stop markers are not numbered 1..n');
     await settle(page);
-    await shot(page, 'worker-07-route.png');
+    await shot(page, 'worker-08-route.png');
 
     const download = page.waitForEvent('download');
     await $t(page, 'route-gpx').click();
     const file = await (await download).path();
     assert.ok(fs.readFileSync(file, 'utf8').includes('<gpx'), 'the export is not GPX');
 
-    assert.deepEqual(errors, []);
+    assert.deepEqual(errors, [], errors.join('\n'));
   } finally {
     await context.close();
   }

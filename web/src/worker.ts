@@ -17,6 +17,7 @@ import {
 } from 'maplibre-gl';
 import workerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
 import type { Feature, FeatureCollection, MultiPolygon, Point, Polygon, Position } from 'geojson';
+import { accountReady } from './account';
 import {
   ApiError,
   fetchHousehold,
@@ -307,7 +308,21 @@ async function downscale(file: File): Promise<string> {
 // Loading
 // ---------------------------------------------------------------------------
 
-async function loadOverview(opts: { fit?: boolean } = {}): Promise<void> {
+/** body[data-worker-ready] once the overview is on the map (the map comes after the first one). */
+function markReady(): void {
+  const ready = () => {
+    document.body.dataset.workerReady = '1';
+    document.body.dataset.overviewLoads = String(state.loads);
+  };
+  const map = state.map;
+  if (!map) return;
+  if (map.loaded()) {
+    map.once('idle', ready);
+    map.triggerRepaint();
+  } else map.once('load', () => map.once('idle', ready));
+}
+
+async function loadOverview(): Promise<void> {
   delete document.body.dataset.workerReady;
   try {
     const res = await fetchWorkerOverview();
@@ -326,17 +341,8 @@ async function loadOverview(opts: { fit?: boolean } = {}): Promise<void> {
   for (const id of [...state.checked]) if (!household(id)) state.checked.delete(id);
   renderMapData();
   renderAll();
-  if (opts.fit) fitGrid();
   state.loads++;
-  const ready = () => {
-    document.body.dataset.workerReady = '1';
-    document.body.dataset.overviewLoads = String(state.loads);
-  };
-  const map = state.map;
-  if (map && map.loaded()) {
-    map.once('idle', ready);
-    map.triggerRepaint();
-  } else ready();
+  markReady();
 }
 
 async function refreshQueue(): Promise<void> {
@@ -452,14 +458,6 @@ function renderSelection(): void {
 function mapPadding(): { top: number; bottom: number; left: number; right: number } {
   if (isNarrow()) return { top: 24, bottom: 24, left: 20, right: 20 };
   return { top: 40, bottom: 40, left: 380, right: 60 };
-}
-
-function fitGrid(): void {
-  const map = state.map;
-  const b = gridBounds();
-  if (!map || !b) return;
-  map.resize();
-  map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: mapPadding(), animate: false, maxZoom: 17.5 });
 }
 
 function renderRoute(): void {
@@ -658,7 +656,12 @@ function sortedHouseholds(): HhFeature[] {
 
 function tagChips(p: { tags?: string[] | null; tag_labels?: string[] | null }): HTMLElement[] {
   const tags = p.tags ?? [];
-  return tags.map((tag, i) => el('span', { class: 'tag', 'data-tag': tag, text: p.tag_labels?.[i] ?? tk('tag', tag) }));
+  // Our own label first: the server's was made in the language of the request, which the worker
+  // may have switched since.
+  return tags.map((tag, i) => {
+    const own = tk('tag', tag);
+    return el('span', { class: 'tag', 'data-tag': tag, text: own !== tag ? own : (p.tag_labels?.[i] ?? tag) });
+  });
 }
 
 function renderList(): void {
@@ -1243,14 +1246,31 @@ async function downloadGpx(button: HTMLButtonElement): Promise<void> {
 // Offline copy
 // ---------------------------------------------------------------------------
 
-/** Register the service worker and put the page's own files into its cache (the first load ran
- *  before the service worker existed, so it saw none of them). */
-async function registerOffline(): Promise<void> {
-  if (!('serviceWorker' in navigator) || !window.isSecureContext) return;
+/** Register the service worker; resolves once it controls the page (at most a few seconds), so
+ *  the tiles the map loads next go through it and into its cache. */
+async function registerOffline(): Promise<boolean> {
+  if (!('serviceWorker' in navigator) || !window.isSecureContext) return false;
   try {
     await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+  } catch (e) {
+    console.warn('offline copy unavailable', e);
+    return false;
+  }
+  if (navigator.serviceWorker.controller) return true;
+  return new Promise<boolean>((resolve) => {
+    const done = () => resolve(Boolean(navigator.serviceWorker.controller));
+    navigator.serviceWorker.addEventListener('controllerchange', done, { once: true });
+    window.setTimeout(done, 3000);
+  });
+}
+
+/** Put the page's own files into the cache: the first load fetched them before the service
+ *  worker existed, so it saw none of them. */
+async function cacheShell(): Promise<void> {
+  try {
     const cache = await caches.open('cuntu-worker-v1');
-    const urls = new Set<string>(['/worker']);
+    // The overview of this first load went past the service worker too.
+    const urls = new Set<string>(['/worker', '/api/worker/overview']);
     for (const e of performance.getEntriesByType('resource')) {
       const u = new URL(e.name);
       if (u.origin === location.origin && (u.pathname.startsWith('/assets/') || u.pathname.startsWith('/tiles'))) urls.add(u.pathname + u.search);
@@ -1284,6 +1304,7 @@ export async function startWorker(): Promise<void> {
     flush: flushQueue,
   };
 
+  const offline = registerOffline();
   // Who is here decides whose queue this is. Without a connection, the last user of this phone.
   let offlineStart = false;
   try {
@@ -1308,18 +1329,19 @@ export async function startWorker(): Promise<void> {
     }
   }
 
-  const [tileLayers] = await Promise.all([fetchTileLayers().catch(() => null), refreshQueue()]);
+  // The overview first: the map opens on the grid instead of loading tiles somewhere else first.
+  const [tileLayers] = await Promise.all([fetchTileLayers().catch(() => null), refreshQueue(), loadOverview(), offline]);
   // The households come from the overview, coloured by visit state; the tile layer would draw them twice.
   const sources: Partial<Record<SourceId, string>> = {};
   const known = new Set<string>(SOURCE_IDS.filter((s) => s !== 'households'));
   for (const l of tileLayers ?? []) if (known.has(l.id)) sources[l.id as SourceId] = new URL(l.url || `/tiles/${l.id}`, location.href).href;
   if (!tileLayers?.length) for (const id of known) sources[id as SourceId] = new URL(`tiles/${id}`, location.href).href;
 
+  const start = gridBounds();
   const map = new MapLibreMap({
     container: 'map',
     style: buildStyle(sources, lang()),
-    center: [9.55, 47.15],
-    zoom: 13,
+    ...(start ? { bounds: start, fitBoundsOptions: { padding: mapPadding(), maxZoom: 17.5 } } : { center: [9.55, 47.15], zoom: 13 }),
     maxZoom: 19,
     attributionControl: false,
     localIdeographFontFamily: '"Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", sans-serif',
@@ -1335,12 +1357,17 @@ export async function startWorker(): Promise<void> {
 
   map.on('load', () => {
     addWorkerLayers(map);
+    renderMapData();
     map.once('idle', () => {
       document.body.dataset.mapReady = '1';
     });
-    void loadOverview({ fit: true }).then(() => {
-      if (!offlineStart) void flushQueue();
-    });
+    markReady();
+    if (!offlineStart) void flushQueue();
+  });
+  // Offline, tiles never seen are missing: expected, not an error worth a red console line.
+  map.on('error', (e) => {
+    if (navigator.onLine) console.error(e.error);
+    else console.warn('offline:', e.error?.message);
   });
 
   // A finger is wider than a 10 px dot: look a little around the tap.
@@ -1378,5 +1405,11 @@ export async function startWorker(): Promise<void> {
     if (state.route) renderRoute();
   });
 
-  void registerOffline();
+  if (offlineStart) {
+    // GET /api/me failed for want of a connection, not of a session: no "log in" link.
+    void accountReady.then(() => ($('login-link').hidden = true));
+  }
+  void offline.then((on) => {
+    if (on) void cacheShell();
+  });
 }
