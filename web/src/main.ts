@@ -43,7 +43,9 @@ const isLogin = /^\/login\/?$/.test(location.pathname);
 const isDraw = /^\/draw\/?$/.test(location.pathname);
 // The server serves /worker to anyone; the page sends a visitor to the login (GET /api/me is 401).
 const isWorker = /^\/worker\/?$/.test(location.pathname);
-document.body.classList.add(isLogin ? 'page-login' : isDraw ? 'page-draw' : isWorker ? 'page-worker' : 'page-map');
+// /leader: the township leader's risk map; the page sends a visitor to the login, other roles get a note.
+const isLeader = /^\/leader\/?$/.test(location.pathname);
+document.body.classList.add(isLogin ? 'page-login' : isDraw ? 'page-draw' : isWorker ? 'page-worker' : isLeader ? 'page-leader' : 'page-map');
 initLangSwitch();
 
 if (isLogin) {
@@ -60,6 +62,12 @@ if (isLogin) {
   void initAccount();
   import('./worker')
     .then((m) => m.startWorker())
+    .catch(fatal);
+} else if (isLeader) {
+  $('stage').hidden = false;
+  void initAccount();
+  import('./leader')
+    .then((m) => m.startLeader())
     .catch(fatal);
 } else {
   $('stage').hidden = false;
