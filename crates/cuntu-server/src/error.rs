@@ -49,6 +49,16 @@ pub enum ApiError {
         expected: i32,
         current: i32,
     },
+    /// `If-Match` names a version that is no longer current (HTTP 412).
+    PreconditionFailed {
+        expected: i32,
+        current: i32,
+    },
+    /// The resource exists but does not take this method (HTTP 405): a read-only layer.
+    ReadOnly {
+        zh: String,
+        en: String,
+    },
     DatabaseUnavailable,
     Internal,
 }
@@ -135,6 +145,18 @@ impl ApiError {
                 "stale_version",
                 format!("保存冲突：您编辑的是第 {expected} 版，其他人已保存为第 {current} 版。请查看对方的修改后重新编辑，您的修改未覆盖任何内容。"),
                 format!("Save conflict: you edited version {expected}, someone else has saved version {current}. Look at their change and edit again; nothing was overwritten."),
+            ),
+            ApiError::PreconditionFailed { expected, current } => (
+                StatusCode::PRECONDITION_FAILED,
+                "stale_version",
+                format!("保存冲突：If-Match 给出的是第 {expected} 版，当前已是第 {current} 版。请重新读取后再编辑，您的修改未覆盖任何内容。"),
+                format!("Save conflict: If-Match names version {expected}, the current one is {current}. Read it again and edit; nothing was overwritten."),
+            ),
+            ApiError::ReadOnly { zh, en } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "read_only",
+                zh.clone(),
+                en.clone(),
             ),
             ApiError::DatabaseUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -231,7 +253,16 @@ pub async fn localize(request: Request, next: Next) -> Response {
         .unwrap_or(Lang::Zh);
     let response = next.run(request).await;
     match (lang, response.extensions().get::<Localized>()) {
-        (Lang::En, Some(parts)) => body(parts.status, parts.code, parts.en.clone()),
+        (Lang::En, Some(parts)) => {
+            let mut english = body(parts.status, parts.code, parts.en.clone());
+            // Headers set on the way out (ETag, WWW-Authenticate...) stay; the body's own go.
+            for (name, value) in response.headers() {
+                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                    english.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+            english
+        }
         _ => response,
     }
 }
