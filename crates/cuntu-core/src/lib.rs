@@ -9,6 +9,7 @@ pub mod auth;
 pub mod coords;
 pub mod demo;
 pub mod error;
+pub mod exposure;
 pub mod feature;
 pub mod gridding;
 pub mod index;
@@ -16,6 +17,7 @@ pub mod layers;
 pub mod metric;
 pub mod proposal;
 pub mod routing;
+pub mod thematic;
 pub mod tile;
 pub mod visits;
 

@@ -550,6 +550,79 @@ impl RoadNetwork {
     }
 }
 
+/// The nearest of some places (shelters) by walking distance from anywhere on the network:
+/// one multi-source search from all of them, then each query is a snap and two additions.
+#[derive(Debug, Clone)]
+pub struct NearestPlaces {
+    /// For each node: metres to the nearest place, and which place.
+    reach: Vec<(f64, usize)>,
+    /// The places by the edge they joined: (place, metres along the edge, walk to the road).
+    on_edge: HashMap<usize, Vec<(usize, f64, f64)>>,
+}
+
+impl RoadNetwork {
+    /// Prepares [`RoadNetwork::nearest_place`] for `places` (a multi-source Dijkstra on the
+    /// road graph: every node learns its nearest place once).
+    pub fn nearest_places(&self, places: &[Point<f64>]) -> NearestPlaces {
+        let mut reach = vec![(f64::INFINITY, usize::MAX); self.nodes.len()];
+        let mut on_edge: HashMap<usize, Vec<(usize, f64, f64)>> = HashMap::new();
+        // Non-negative floats order like their bits, which the heap needs as integers.
+        let mut heap: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+        let mut settle = |reach: &mut Vec<(f64, usize)>, node: usize, d: f64, place: usize| {
+            if d < reach[node].0 {
+                reach[node] = (d, place);
+                heap.push(Reverse((d.to_bits(), node)));
+            }
+        };
+        for (place, p) in places.iter().enumerate() {
+            let Some(s) = self.snap(*p) else { continue };
+            let edge = &self.edges[s.edge];
+            on_edge
+                .entry(s.edge)
+                .or_default()
+                .push((place, s.offset_m, s.walk_m));
+            settle(&mut reach, edge.from, s.walk_m + s.offset_m, place);
+            settle(&mut reach, edge.to, s.walk_m + edge.length_m - s.offset_m, place);
+        }
+        while let Some(Reverse((bits, node))) = heap.pop() {
+            let d = f64::from_bits(bits);
+            if d > reach[node].0 {
+                continue;
+            }
+            let place = reach[node].1;
+            for &(other, e) in &self.adjacency[node] {
+                let nd = d + self.edges[e].length_m;
+                if nd < reach[other].0 {
+                    reach[other] = (nd, place);
+                    heap.push(Reverse((nd.to_bits(), other)));
+                }
+            }
+        }
+        NearestPlaces { reach, on_edge }
+    }
+
+    /// The nearest place to `p` and the walk to it in metres (to the road, along it, to the
+    /// place); `None` when no place is in the same part of the network.
+    pub fn nearest_place(&self, nearest: &NearestPlaces, p: Point<f64>) -> Option<(usize, f64)> {
+        let s = self.snap(p)?;
+        let edge = &self.edges[s.edge];
+        let mut best: Option<(usize, f64)> = None;
+        let mut consider = |place: usize, d: f64| {
+            if place != usize::MAX && d.is_finite() && best.is_none_or(|(_, b)| d < b) {
+                best = Some((place, d));
+            }
+        };
+        let (df, pf) = nearest.reach[edge.from];
+        consider(pf, s.walk_m + s.offset_m + df);
+        let (dt, pt) = nearest.reach[edge.to];
+        consider(pt, s.walk_m + edge.length_m - s.offset_m + dt);
+        for &(place, offset, walk) in nearest.on_edge.get(&s.edge).into_iter().flatten() {
+            consider(place, s.walk_m + (s.offset_m - offset).abs() + walk);
+        }
+        best
+    }
+}
+
 fn edge(metric: &LocalMetric, from: usize, to: usize, degrees: Vec<Coord<f64>>) -> Edge {
     let metres: Vec<Coord<f64>> = degrees.iter().map(|&c| metric.to_metres(c)).collect();
     let mut along = Vec::with_capacity(metres.len());
@@ -1212,6 +1285,33 @@ mod tests {
         let s = net.snap(at(0.0, -60.0)).unwrap();
         assert!(close(s.walk_m, 10.0));
         assert!(close(s.offset_m, 50.0));
+    }
+
+    #[test]
+    fn the_nearest_place_is_nearest_by_road_not_as_the_crow_flies() {
+        // A square with one road across its middle from the west side that ends blind.
+        // (Roads join only at shared vertices: the west side has one where the cross road starts.)
+        let mut roads = square();
+        roads[3] = road(&[(-50.0, 50.0), (-50.0, 0.0), (-50.0, -50.0)]);
+        roads.push(road(&[(-50.0, 0.0), (40.0, 0.0)]));
+        let net = RoadNetwork::build(&roads);
+        // Place 0 sits on the east side, 12 m from the blind end; place 1 by the west road.
+        let places = [at(55.0, 0.0), at(-55.0, 30.0)];
+        let nearest = net.nearest_places(&places);
+        // From the blind end's tip the east place is 15 m away as the crow flies, but the walk
+        // is back along the cross road (90 m), 50 m down, 100 m along, 50 m up: the west one
+        // is closer by road (90 m + 30 m + 5 m, plus 2 m to the road).
+        let (place, metres) = net.nearest_place(&nearest, at(40.0, 2.0)).unwrap();
+        assert_eq!(place, 1);
+        assert!(close(metres, 2.0 + 90.0 + 30.0 + 5.0), "{metres}");
+        // On the east side itself, the east place, along the same road.
+        let (place, metres) = net.nearest_place(&nearest, at(52.0, -20.0)).unwrap();
+        assert_eq!(place, 0);
+        assert!(close(metres, 2.0 + 20.0 + 5.0), "{metres}");
+        // Nothing to find on an empty network.
+        let empty = RoadNetwork::build(&[]);
+        let none = empty.nearest_places(&places);
+        assert_eq!(empty.nearest_place(&none, at(0.0, 0.0)), None);
     }
 
     #[test]

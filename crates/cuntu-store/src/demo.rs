@@ -110,8 +110,11 @@ impl Store {
             geoms.push(geometry_wkb(f.point)?);
         }
         summary.facilities = sqlx::query(
-            "INSERT INTO facilities (kind, name, geom) \
-             SELECT k, n, ST_GeomFromWKB(g, 4326) FROM UNNEST($1::text[], $2::text[], $3::bytea[]) AS t(k, n, g)",
+            // OSM gives shelters no capacity; the demo gives each room for 150 people, so
+            // that the leader's map can show one filling up.
+            "INSERT INTO facilities (kind, name, capacity, geom) \
+             SELECT k, n, CASE WHEN k = 'shelter' THEN 150 END, ST_GeomFromWKB(g, 4326) \
+             FROM UNNEST($1::text[], $2::text[], $3::bytea[]) AS t(k, n, g)",
         )
         .bind(&kinds)
         .bind(&names)

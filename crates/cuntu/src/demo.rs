@@ -128,7 +128,7 @@ pub const DEMO_USERS: [(&str, &str, &str, Role, &str); 5] = [
 
 /// Creates the demo users that do not exist yet (an existing one keeps its password).
 pub async fn ensure_demo_users(store: &Store) -> Result<()> {
-    for (username, password, display_name, role, area_code) in DEMO_USERS {
+    for (k, (username, password, display_name, role, area_code)) in DEMO_USERS.iter().enumerate() {
         if store.user_by_name(username).await?.is_some() {
             continue;
         }
@@ -138,8 +138,33 @@ pub async fn ensure_demo_users(store: &Store) -> Result<()> {
             .ok_or_else(|| anyhow!("demo area {area_code} is missing; load the demo first"))?;
         let hash = cuntu_server::auth::hash_password(password).map_err(|e| anyhow!(e))?;
         let id = store.create_user(username, display_name, &hash).await?;
-        store.grant_role(id, role, area, &[]).await?;
+        store.grant_role(id, *role, area, &[]).await?;
+        // Fictional numbers (the 138 0000 block), for the grid noticeboard and the cards.
+        store
+            .set_user_phone(username, &format!("1380000{:04}", 101 + k))
+            .await?;
     }
+    staff_demo_grid(store).await
+}
+
+/// The demo grid's noticeboard has people on it: the village cadre leads it (网格长) and the
+/// grid worker works it, unless someone has staffed it already.
+async fn staff_demo_grid(store: &Store) -> Result<()> {
+    let Some(grid) = store.area_id_by_code("130111103201-01").await? else {
+        return Ok(());
+    };
+    if !store.grid_contacts(grid).await?.is_empty() {
+        return Ok(());
+    }
+    let (Some(cadre), Some(worker)) = (
+        store.user_by_name("cadre").await?,
+        store.user_by_name("worker").await?,
+    ) else {
+        return Ok(());
+    };
+    store
+        .set_staff(grid, Some(cadre.id), &[worker.id], "demo")
+        .await?;
     Ok(())
 }
 

@@ -5,6 +5,8 @@ mod grid_edits;
 pub(crate) mod grid_layer;
 mod health;
 mod households;
+mod leader;
+mod ogc;
 mod route;
 mod session;
 mod tiles;
@@ -35,6 +37,8 @@ pub fn router(state: AppState) -> Router {
         .merge(grid_layer::router())
         .merge(worker::router())
         .merge(route::router())
+        .merge(leader::router())
+        .merge(ogc::router())
         .route("/api/{*rest}", get(api_not_found))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
