@@ -72,18 +72,22 @@ export interface Exposure {
 }
 
 export interface ShelterRoute {
-  shelter: { id: number; name?: string | null };
+  shelter: { id: number; name?: string | null; capacity?: number | null; lon?: number; lat?: number };
   distance_m: number;
+  walking_minutes?: number;
   line: LineString | null;
 }
 
 export type ChoroLevel = 'village' | 'grid';
 export type ChoroMetric = 'households' | 'key_population' | 'coverage' | 'incidents';
-export const CHORO_METRICS: ChoroMetric[] = ['households', 'key_population', 'coverage', 'incidents'];
+/** What the server maps now; incidents come with the incident workflow (the server answers 400 until then). */
+export const CHORO_METRICS: ChoroMetric[] = ['households', 'key_population', 'coverage'];
 
 export interface ChoroProps {
   id: number;
   name: string;
+  /** the village of a grid */
+  village?: string | null;
   value: number | null;
   label?: string | null;
 }
@@ -105,11 +109,13 @@ export interface Dashboard {
   coverage: { visited: number; total: number; key_visited: number; key_total: number };
   hazards: { by_kind: Record<string, number>; by_severity: Record<string, number> };
   exposed_households: Count;
-  shelters: { count: number; capacity: number };
+  exposed_persons?: Count;
+  shelters: { count: number; capacity: number; over_capacity?: number };
 }
 
 export interface Noticeboard {
-  grid: { id: number; name: string; village?: string | null };
+  grid: { id: number; name: string; village?: string | null; households?: number | null };
+  geometry?: Polygon | MultiPolygon | null;
   leader: { name: string; phone?: string | null } | null;
   workers: Array<{ name: string; phone?: string | null }>;
 }

@@ -289,7 +289,7 @@ export async function composePage(opts: {
       ly += 4.6 * u;
       ctx.font = `${l.strong ? '700 ' : ''}${Math.round(4 * u)}px ${FONT}`;
       ctx.fillStyle = '#111';
-      for (const w of wrap(ctx, l.value, colW - 2 * u)) {
+      for (const w of l.value.split('\n').flatMap((part) => wrap(ctx, part, colW - 2 * u))) {
         ctx.fillText(w, lx, ly + 4 * u);
         ly += 5.4 * u;
       }

@@ -60,6 +60,7 @@ declare global {
       choropleth: () => Choropleth | null;
       dashboard: () => Dashboard | null;
       hazards: () => FeatureCollection<Geometry, HazardProps> | null;
+      zones: () => FeatureCollection<Polygon | MultiPolygon, ZoneProps> | null;
       select: (ids: number[]) => Promise<void>;
       selectKind: (kind: string) => Promise<void>;
     };
@@ -604,6 +605,8 @@ async function select(ids: number[], label: string | null, zoom: boolean): Promi
   renderRouteOnMap();
   renderSelectionOnMap();
   delete document.body.dataset.exposureReady;
+  // The panel first: on a phone it takes the lower half, and the fit below is to what stays in view.
+  if (state.selected.length) setPanelOpen(true);
   if (zoom) {
     const geoms = state.selected.map((id) => state.zones?.features.find((f) => f.properties.id === id)?.geometry ?? hazardById(id)?.geometry);
     fitTo(boundsOf(geoms));
@@ -690,6 +693,7 @@ async function loadChoropleth(): Promise<void> {
   }
   renderChoroOnMap();
   renderLayersTab();
+  renderMapLegend();
   markAfterIdle('choroReady', `${state.choroLevel}:${state.choroMetric}`);
 }
 
@@ -865,7 +869,7 @@ function choroLegendItems(): Array<{ color: string; label: string }> {
   const c = state.choro;
   if (!c) return [];
   const b = cleanBreaks(c.breaks);
-  const unit = (lang() === 'en' ? c.unit_en : c.unit_zh) ?? '';
+  const unit = '';
   const f = (x: number) => (Number.isInteger(x) ? fmt(x) : x.toFixed(1));
   const colors = CHORO_COLORS.slice(CHORO_COLORS.length - (b.length + 1));
   const items: Array<{ color: string; label: string }> = [];
@@ -879,6 +883,11 @@ function choroLegendItems(): Array<{ color: string; label: string }> {
   return items;
 }
 
+function choroUnit(): string {
+  const c = state.choro;
+  return ((lang() === 'en' ? c?.unit_en : c?.unit_zh) ?? '').trim();
+}
+
 function renderMapLegend(): void {
   const box = $('leader-map-legend');
   if (!box) return;
@@ -889,6 +898,8 @@ function renderMapLegend(): void {
   box.append(
     el('h3', { text: `${t(`leader.choro.metric.${state.choroMetric}` as TKey)} · ${t(`leader.choro.level.${state.choroLevel}` as TKey)}` }),
   );
+  const unit = choroUnit();
+  if (unit) box.append(el('div', { class: 'muted leader-unit', text: tf('leader.choro.unit', { unit }) }));
   const ul = el('ul', { 'data-testid': 'choro-legend', 'data-breaks': JSON.stringify(cleanBreaks(state.choro?.breaks)) });
   for (const it of choroLegendItems()) ul.append(el('li', { 'data-testid': 'choro-class' }, swatch('fill', it.color), el('span', { text: it.label })));
   box.append(ul);
@@ -1130,12 +1141,13 @@ function renderPrintTab(): void {
   // The grid noticeboard.
   body.append(el('h3', { text: t('leader.notice.heading') }));
   const grid = el('select', { 'data-testid': 'notice-grid', 'aria-label': t('leader.notice.grid') });
-  const grids = [...(state.gridList?.features ?? [])].sort((a, b) => a.properties.name.localeCompare(b.properties.name, 'zh-CN', { numeric: true }));
+  const key = (g: { properties: { name: string; village?: string | null } }) => `${g.properties.village ?? ''} ${g.properties.name}`;
+  const grids = [...(state.gridList?.features ?? [])].sort((a, b) => key(a).localeCompare(key(b), 'zh-CN', { numeric: true }));
   if (!grids.length) {
     grid.append(el('option', { value: '', text: t('popup.loading') }));
     void ensureGridList();
   }
-  for (const g of grids) grid.append(el('option', { value: String(g.properties.id), text: g.properties.name }));
+  for (const g of grids) grid.append(el('option', { value: String(g.properties.id), text: g.properties.village ? `${g.properties.village} ${g.properties.name}` : g.properties.name }));
   if (print.grid !== null) grid.value = String(print.grid);
   else if (grids.length) print.grid = grids[0].properties.id;
   grid.addEventListener('change', () => (print.grid = Number(grid.value) || null));
@@ -1184,7 +1196,8 @@ function printLegend(): LegendItem[] {
   if (state.route) items.push({ type: 'line', color: ROUTE_COLOR, label: t('leader.legend.route') });
   if (L.heat) items.push({ type: 'ramp', colors: HEAT_RAMP.slice(1), label: t('leader.legend.heat') });
   if (L.choro && state.choro) {
-    items.push({ type: 'heading', label: `${t(`leader.choro.metric.${state.choroMetric}` as TKey)} · ${t(`leader.choro.level.${state.choroLevel}` as TKey)}` });
+    const unit = choroUnit();
+    items.push({ type: 'heading', label: `${t(`leader.choro.metric.${state.choroMetric}` as TKey)} · ${t(`leader.choro.level.${state.choroLevel}` as TKey)}${unit ? ` (${unit})` : ''}` });
     for (const it of choroLegendItems()) items.push({ type: 'fill', color: it.color, label: it.label });
   }
   if (L.base) {
@@ -1242,17 +1255,30 @@ async function runPrint(job: () => Promise<void>): Promise<void> {
   }
 }
 
+/** What the map shows, less the part under the panel (a desktop's panel floats over the map). */
+function visibleBounds(map: MapLibreMap): LngLatBoundsLike {
+  const rect = map.getCanvasContainer().getBoundingClientRect();
+  let left = 0;
+  const panel = document.getElementById('leader-panel');
+  if (panel && document.body.classList.contains('panel-open') && !isNarrow()) {
+    const pr = panel.getBoundingClientRect();
+    if (pr.right < rect.left + rect.width * 0.6) left = Math.max(0, pr.right - rect.left);
+  }
+  const sw = map.unproject([left, rect.height]);
+  const ne = map.unproject([rect.width, 0]);
+  return [sw.lng, sw.lat, ne.lng, ne.lat];
+}
+
 function doPrint(): Promise<void> {
   return runPrint(async () => {
     const map = state.map!;
     const title = (print.title ?? '').trim() || defaultTitle();
     const sub = state.selected.length ? `${state.selectionLabel ?? tf('leader.exposure.selected', { n: state.selected.length })}` : undefined;
-    const b = map.getBounds();
     const canvas = await composePage({
       paper: print.paper,
       orientation: print.orientation,
       style: map.getStyle(),
-      bounds: [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()] as LngLatBoundsLike,
+      bounds: visibleBounds(map),
       legend: printLegend(),
       text: printText(title, sub),
     });
@@ -1268,15 +1294,16 @@ function doNoticeboard(): Promise<void> {
     if (!f || id === null) throw new Error(t('leader.notice.noGrid'));
     const nb = await fetchNoticeboard(id);
     const map = state.map!;
-    const b = boundsOf([f.geometry]);
+    const geometry = nb.geometry ?? f.geometry;
+    const b = boundsOf([geometry]);
     if (!b) throw new Error(t('leader.notice.noGrid'));
     const title = tf('leader.notice.title', { village: nb.grid.village ?? '', grid: nb.grid.name });
     const phone = (p?: string | null) => (p ? ` ${p}` : '');
     const lines = [
       { label: t('leader.notice.leader'), value: nb.leader ? `${nb.leader.name}${phone(nb.leader.phone)}` : t('leader.notice.none'), strong: true },
-      ...(nb.workers.length ? nb.workers.map((w, i) => ({ label: i === 0 ? t('leader.notice.workers') : '', value: `${w.name}${phone(w.phone)}`, strong: true })) : [{ label: t('leader.notice.workers'), value: t('leader.notice.none') }]),
+      { label: t('leader.notice.workers'), value: nb.workers.length ? nb.workers.map((w) => `${w.name}${phone(w.phone)}`).join('\n') : t('leader.notice.none'), strong: nb.workers.length > 0 },
       { label: t('leader.notice.dutyLabel'), value: t('leader.notice.duty') },
-      { label: t('leader.notice.households'), value: f.properties.label ?? (f.properties.value === null ? '<5' : String(f.properties.value ?? '–')) },
+      { label: t('leader.notice.households'), value: String(nb.grid.households ?? f.properties.label ?? f.properties.value ?? '–') },
     ];
     // The grid on a plain base: boundaries, roads, rivers, and its outline drawn strong.
     const style = map.getStyle();
@@ -1301,7 +1328,7 @@ function doNoticeboard(): Promise<void> {
       text: printText(title, nb.grid.village ? `${state.township} ${nb.grid.village}` : state.township),
       side: { heading: t('leader.notice.side'), lines },
       extra: (m) => {
-        m.addSource('notice-grid', { type: 'geojson', data: { type: 'Feature', geometry: f.geometry, properties: {} } });
+        m.addSource('notice-grid', { type: 'geojson', data: { type: 'Feature', geometry, properties: {} } });
         m.addLayer({ id: 'notice-grid-fill', type: 'fill', source: 'notice-grid', paint: { 'fill-color': '#ffd600', 'fill-opacity': 0.25 } }, m.getLayer('area-label') ? 'area-label' : undefined);
         m.addLayer({ id: 'notice-grid-line', type: 'line', source: 'notice-grid', paint: { 'line-color': '#c62828', 'line-width': 4 } }, m.getLayer('area-label') ? 'area-label' : undefined);
       },
@@ -1396,6 +1423,7 @@ export async function startLeader(): Promise<void> {
     choropleth: () => state.choro,
     dashboard: () => state.dashboard,
     hazards: () => state.hazards,
+    zones: () => state.zones,
     select: (ids) => select(ids, null, true),
     selectKind: (k) => selectKind(k),
   };
@@ -1408,6 +1436,7 @@ export async function startLeader(): Promise<void> {
   const role = me.roles?.find((r) => r.role === 'leader' || r.role === 'township_admin');
   if (!role) {
     $('leader-body').replaceChildren(el('p', { class: 'form-error', 'data-testid': 'leader-forbidden', text: t('leader.forbidden') }));
+    setPanelOpen(true);
     return;
   }
   state.township = role.area_name ?? '';
