@@ -9,6 +9,7 @@
 
 mod caller;
 mod html;
+mod openapi;
 mod params;
 mod write;
 
@@ -68,6 +69,8 @@ pub fn router() -> Router<AppState> {
             "/ogc/collections/{collection_id}/items/{feature_id}",
             get(item).put(replace).patch(update).delete(delete),
         )
+        .route("/api/openapi.json", get(openapi::openapi_json))
+        .route("/api/docs", get(openapi::docs_page))
         .layer(middleware::from_fn(challenge))
 }
 

@@ -59,12 +59,14 @@ pub fn base_url(headers: &HeaderMap) -> String {
     let proto = first("x-forwarded-proto")
         .filter(|p| p == "http" || p == "https")
         .unwrap_or_else(|| "http".to_string());
+    // A host that could not be one (a path, markup) is ignored rather than echoed in links.
+    let plausible = |h: &String| {
+        h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c))
+    };
     let host = first("x-forwarded-host")
-        .or_else(|| first(header::HOST.as_str()))
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c))
-        })
+        .filter(plausible)
+        .or_else(|| first(header::HOST.as_str()).filter(plausible))
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
     format!("{proto}://{host}")
 }
