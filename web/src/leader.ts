@@ -241,6 +241,7 @@ function fitTo(b: [number, number, number, number] | null, maxZoom = 16): void {
   map.fitBounds([[b[0] - pad, b[1] - pad], [b[2] + pad, b[3] + pad]], { padding: mapPadding(), maxZoom, duration: 400 });
 }
 
+let popup: Popup | null = null;
 let toastTimer = 0;
 function toast(text: string, kind: 'ok' | 'warn' = 'ok'): void {
   const box = $('toast');
@@ -415,10 +416,11 @@ function addLeaderLayers(map: MapLibreMap): void {
       type: 'circle',
       source: 'leader-shelters',
       paint: {
-        'circle-color': ['case', ['get', 'over'], SHELTER_OVER, SHELTER_OK],
-        'circle-radius': ['interpolate', ['linear'], ['zoom'], 10, 6, 15, 11],
-        'circle-stroke-color': ['case', ['get', 'over'], '#ffeb3b', '#ffffff'],
-        'circle-stroke-width': ['case', ['get', 'over'], 3.5, 2],
+        // A shelter stays green; over capacity it gets a thick red ring (a red dot is a fire risk).
+        'circle-color': SHELTER_OK,
+        'circle-radius': ['interpolate', ['linear'], ['zoom'], 10, ['case', ['get', 'over'], 7, 6], 15, ['case', ['get', 'over'], 12, 11]],
+        'circle-stroke-color': ['case', ['get', 'over'], SHELTER_OVER, '#ffffff'],
+        'circle-stroke-width': ['case', ['get', 'over'], 4, 2],
       },
     },
     top,
@@ -527,7 +529,7 @@ function renderSheltersOnMap(): void {
       properties: {
         id: s.id,
         over: Boolean(s.over_capacity),
-        label: `${s.name ?? t('facility.shelter')}${s.over_capacity ? ' ⚠' : ''}`,
+        label: `${s.name ?? `${t('facility.shelter')} ${s.id}`}${s.over_capacity ? ' ⚠' : ''}`,
       },
     })),
   });
@@ -545,10 +547,17 @@ function choroColor(breaks: number[]): ExpressionSpecification {
   return ['case', ['==', ['typeof', ['get', 'value']], 'number'], ['step', ['get', 'value'], ...steps], CHORO_NULL] as unknown as ExpressionSpecification;
 }
 
-/** Breaks strictly ascending (a step expression needs them so; equal quantiles merge classes). */
+/** Breaks strictly ascending (a step expression needs them so; equal quantiles merge classes), and
+ *  only those with values on both sides: no empty class in the legend. */
 function cleanBreaks(breaks: number[] | undefined): number[] {
+  const values = (state.choro?.features ?? []).map((f) => f.properties.value).filter((v): v is number => typeof v === 'number');
+  const lo = values.length ? Math.min(...values) : -Infinity;
+  const hi = values.length ? Math.max(...values) : Infinity;
   const out: number[] = [];
-  for (const x of breaks ?? []) if (typeof x === 'number' && Number.isFinite(x) && (!out.length || x > out[out.length - 1])) out.push(x);
+  for (const x of breaks ?? []) {
+    if (typeof x !== 'number' || !Number.isFinite(x) || x <= lo || x > hi) continue;
+    if (!out.length || x > out[out.length - 1]) out.push(x);
+  }
   return out.slice(0, 4);
 }
 
@@ -605,6 +614,8 @@ async function select(ids: number[], label: string | null, zoom: boolean): Promi
   renderRouteOnMap();
   renderSelectionOnMap();
   delete document.body.dataset.exposureReady;
+  // A selection from the panel: the popup of an earlier click no longer belongs to it.
+  if (zoom) popup?.remove();
   // The panel first: on a phone it takes the lower half, and the fit below is to what stays in view.
   if (state.selected.length) setPanelOpen(true);
   if (zoom) {
@@ -778,6 +789,7 @@ function setTab(tab: Tab): void {
     b.setAttribute('aria-selected', String(on));
   }
   if (tab !== 'dashboard') destroyCharts();
+  if (tab !== 'exposure') popup?.remove();
   renderBody();
   $('leader-body').scrollTop = 0;
   $('leader-panel').scrollTop = 0;
@@ -846,6 +858,7 @@ function renderLayersTab(): void {
   ul.append(sevRow);
   ul.append(check(t('leader.layer.zones'), 'layer-zones', L.zones, toggle('zones'), swatch('fill', KIND_COLORS.flood, 'dashed')));
   ul.append(check(t('leader.layer.shelters'), 'layer-shelters', L.shelters, toggle('shelters'), swatch('circle', SHELTER_OK)));
+  ul.append(el('div', { class: 'leader-sev-legend' }, el('span', { class: 'sev' }, swatch('ring', SHELTER_OVER, 'sev-high shelter-over'), el('span', { text: t('leader.legend.shelterOver') }))));
   ul.append(check(t('leader.layer.heat'), 'layer-heat', L.heat, toggle('heat'), swatch('fill', HEAT_RAMP[2])));
   ul.append(check(t('leader.layer.choro'), 'layer-choro', L.choro, toggle('choro'), swatch('fill', CHORO_COLORS[3])));
 
@@ -1187,7 +1200,7 @@ function printLegend(): LegendItem[] {
   if (L.zones) items.push({ type: 'fill', color: 'rgba(30,111,217,0.25)', stroke: KIND_COLORS.flood, label: t('leader.legend.zone') });
   if (L.shelters) {
     items.push({ type: 'circle', color: SHELTER_OK, label: t('leader.legend.shelter') });
-    if ((state.exposure ?? state.allExposure)?.shelters.some((s) => s.over_capacity)) items.push({ type: 'circle', color: SHELTER_OVER, stroke: '#ffeb3b', label: t('leader.legend.shelterOver') });
+    if ((state.exposure ?? state.allExposure)?.shelters.some((s) => s.over_capacity)) items.push({ type: 'circle', color: SHELTER_OK, stroke: SHELTER_OVER, radius: 0.42, label: t('leader.legend.shelterOver') });
   }
   if (state.exposure?.personal && state.exposure.households.length) {
     items.push({ type: 'circle', color: EXPOSED_COLOR, radius: 0.22, label: t('leader.legend.exposed') });
@@ -1257,7 +1270,7 @@ async function runPrint(job: () => Promise<void>): Promise<void> {
 
 /** What the map shows, less the part under the panel (a desktop's panel floats over the map). */
 function visibleBounds(map: MapLibreMap): LngLatBoundsLike {
-  const rect = map.getCanvasContainer().getBoundingClientRect();
+  const rect = map.getContainer().getBoundingClientRect();
   let left = 0;
   const panel = document.getElementById('leader-panel');
   if (panel && document.body.classList.contains('panel-open') && !isNarrow()) {
@@ -1340,8 +1353,6 @@ function doNoticeboard(): Promise<void> {
 // ---------------------------------------------------------------------------
 // Clicks on the map
 // ---------------------------------------------------------------------------
-
-let popup: Popup | null = null;
 
 function hazardPopup(p: HazardProps, lngLat: [number, number]): void {
   const map = state.map;
