@@ -7,7 +7,7 @@ RELEASE_BIN := target/release/cuntu
 DEBUG_BIN := target/debug/cuntu
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json
 
-.PHONY: help run test deps web build build-debug lint unit e2e bench-grids bench-route clean-db stop-db clean
+.PHONY: help run test deps web build build-debug lint unit e2e bench-grids bench-route county bench-exposure ogc-clients clean-db stop-db clean
 
 help:
 	@echo "make run       install what is missing, build, start PostGIS, load the demo, serve http://127.0.0.1:8080"
@@ -16,6 +16,7 @@ help:
 	@echo "make stop-db   stop the private PostGIS cluster, keeping its data"
 	@echo "make bench-grids  grid proposals vs PySAL spopt max-p on the demo villages and a generated one"
 	@echo "make bench-route  visit routes vs VROOM and a proven optimum (OR-Tools) on the demo roads and a generated county"
+	@echo "make bench-exposure  households exposed to every hazard of a generated county: R-tree vs PostGIS"
 
 ## Debian packages and node modules the project needs; installs only what is missing.
 deps:
@@ -47,7 +48,11 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-unit:
+## The standard clients tests/ogc.rs drives: GDAL (deps) and OWSLib in .cuntu/ogc-venv.
+ogc-clients:
+	@scripts/ogc-clients.sh >/dev/null
+
+unit: ogc-clients
 	$(CARGO) test --locked --workspace
 
 e2e: build-debug
@@ -75,6 +80,18 @@ bench-route: build $(BENCH_VENV)/bin/python
 	@if [ -z "$$DATABASE_URL" ]; then $(RELEASE_BIN) db up >/dev/null; fi
 	$(RELEASE_BIN) demo load --data data
 	RUST_LOG=warn,sqlx=error $(RELEASE_BIN) bench route --python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
+
+## The county (`cuntu gen county`: the demo replicated to about 150,000 households) lives in a
+## database of its own, cuntu_county, in the private cluster (or COUNTY_URL), never in the demo's.
+COUNTY_URL ?= postgres://postgres@127.0.0.1:54329/cuntu_county
+county: build
+	@if [ -z "$$DATABASE_URL" ]; then $(RELEASE_BIN) db up >/dev/null; fi
+	@DATABASE_URL='$(COUNTY_URL)' $(RELEASE_BIN) db create >/dev/null
+	DATABASE_URL='$(COUNTY_URL)' $(RELEASE_BIN) demo load --data data
+	DATABASE_URL='$(COUNTY_URL)' RUST_LOG=warn,sqlx=error $(RELEASE_BIN) gen county
+
+bench-exposure: county
+	DATABASE_URL='$(COUNTY_URL)' RUST_LOG=warn,sqlx=error $(RELEASE_BIN) bench exposure $(BENCH_ARGS)
 
 stop-db:
 	@if [ -x $(DEBUG_BIN) ]; then $(DEBUG_BIN) db down; elif [ -x $(RELEASE_BIN) ]; then $(RELEASE_BIN) db down; fi

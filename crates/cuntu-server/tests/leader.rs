@@ -683,3 +683,60 @@ async fn zones_are_metres_hazards_keep_versions_and_evacuations_are_marked() {
     assert_eq!(moved["status"], json!("moved"));
     assert_eq!(moved["updated_by"], json!("worker"));
 }
+
+#[tokio::test]
+async fn a_generated_county_copy_is_valid_and_its_exposure_equals_postgis() {
+    let db = TestDatabase::new().await.unwrap();
+    load_demo(&db.store).await;
+    let original = db.store.county_original().await.unwrap();
+    assert_eq!((original.copies, original.households), (0, 12248));
+    let figures = db
+        .store
+        .add_county_copy(1, (original.width * 1.05, 0.0), 7)
+        .await
+        .unwrap();
+    assert_eq!(figures.households, 12248);
+    let after = db.store.county_original().await.unwrap();
+    assert_eq!((after.copies, after.households), (1, 12248));
+    // Every copied household was filed into a copied grid by the database's own trigger.
+    let (copied, filed): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE strpos(g.code, '~1') > 0) FROM households h \
+         LEFT JOIN areas g ON g.id = h.grid_id WHERE ST_X(h.geom) > $1 + \
+         (SELECT ST_XMin(ST_Extent(geom)) FROM areas WHERE parent_id IS NULL AND strpos(code, '~') = 0)",
+    )
+    .bind(original.width * 1.02)
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!((copied, filed), (12248, 12248));
+
+    // Every hazard of both copies: the R-tree's answer is PostGIS's, household for household.
+    let townships: Vec<i64> = sqlx::query_scalar("SELECT id FROM areas WHERE parent_id IS NULL")
+        .fetch_all(db.store.pool())
+        .await
+        .unwrap();
+    let hazards = db.store.hazards_in_scope(&townships).await.unwrap();
+    assert_eq!(hazards.len(), 248);
+    let households = cuntu_core::index::LayerIndex::bulk_load(
+        db.store
+            .features_for_index(cuntu_store::layers::FeatureLayer::Households)
+            .await
+            .unwrap(),
+    );
+    let ids: Vec<i64> = hazards.iter().map(|h| h.id).collect();
+    let mut reference: BTreeMap<i64, Vec<i64>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    for (hazard, household) in db.store.exposure_reference(&ids).await.unwrap() {
+        reference.get_mut(&hazard).unwrap().push(household);
+    }
+    let mut pairs = 0;
+    for h in &hazards {
+        let ours = cuntu_core::exposure::exposed_households(&h.geometry, h.buffer_m, &households);
+        pairs += ours.len();
+        assert_eq!(
+            &ours, &reference[&h.id],
+            "hazard {} ({} m)",
+            h.id, h.buffer_m
+        );
+    }
+    assert!(pairs > 100, "{pairs}");
+}

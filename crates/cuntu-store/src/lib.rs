@@ -8,6 +8,7 @@ pub mod areas;
 pub mod audit;
 pub mod changes;
 pub mod cluster;
+pub mod county;
 pub mod demo;
 mod error;
 pub mod grid_edits;

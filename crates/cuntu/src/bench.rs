@@ -32,6 +32,8 @@ pub enum BenchCommand {
     Grids(GridBench),
     /// Visit routes against VROOM and a proven optimum (OR-Tools CP-SAT).
     Route(RouteBench),
+    /// Exposure of households to every hazard: the R-tree against PostGIS ST_DWithin.
+    Exposure(crate::bench_exposure::ExposureBench),
 }
 
 #[derive(Args)]
@@ -89,6 +91,10 @@ pub async fn run(store: Option<&Store>, command: &BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Grids(args) => grids(store, args).await,
         BenchCommand::Route(args) => route(store, args).await,
+        BenchCommand::Exposure(args) => {
+            let store = store.context("the exposure benchmark needs the database")?;
+            crate::bench_exposure::run(store, args).await
+        }
     }
 }
 

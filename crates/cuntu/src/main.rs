@@ -1,7 +1,9 @@
 //! `cuntu`: the one binary. It wires the crates together and does nothing else.
 
 mod bench;
+mod bench_exposure;
 mod demo;
+mod gen;
 mod grid;
 mod user;
 
@@ -66,6 +68,11 @@ enum Command {
         #[command(subcommand)]
         command: grid::GridCommand,
     },
+    /// Generated data for the benchmarks (a county from the demo).
+    Gen {
+        #[command(subcommand)]
+        command: gen::GenCommand,
+    },
     /// The demo township.
     Demo {
         #[command(subcommand)]
@@ -81,6 +88,8 @@ enum DbCommand {
     Down,
     /// Stop the private cluster and delete all its data.
     Reset,
+    /// Create the database `DATABASE_URL` names on its server, if it is not there yet.
+    Create,
     /// Apply pending migrations.
     Migrate,
     /// Print the database URL in use.
@@ -142,6 +151,33 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Creates the database at the end of `url` through the server's `postgres` database.
+async fn create_database(url: &str) -> Result<()> {
+    use sqlx::Connection;
+    let (server, name) = url
+        .rsplit_once('/')
+        .context("DATABASE_URL has no database name")?;
+    let name = name.split('?').next().unwrap_or(name);
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        anyhow::bail!("database name '{name}': use letters, digits and _ only");
+    }
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .with_context(|| format!("connecting to {}", redact(server)))?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        // The name is checked above: an identifier cannot be a bound parameter.
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -175,6 +211,11 @@ async fn main() -> Result<()> {
                 cli.local_cluster().destroy()?;
                 println!("removed {}", cli.local_cluster().dir.display());
             }
+            DbCommand::Create => {
+                let url = cli.database_url()?;
+                create_database(&url).await?;
+                println!("{}", redact(&url));
+            }
             DbCommand::Migrate => {
                 cli.migrated_store().await?;
                 println!("migrations applied");
@@ -199,6 +240,10 @@ async fn main() -> Result<()> {
         Command::Grid { command } => {
             let store = cli.migrated_store().await?;
             grid::run(&store, command).await?;
+        }
+        Command::Gen { command } => {
+            let store = cli.migrated_store().await?;
+            gen::run(&store, command).await?;
         }
         Command::Demo { command } => match command {
             DemoCommand::Load { data } => {
