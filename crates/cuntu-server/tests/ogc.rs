@@ -1156,3 +1156,99 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
         .unwrap()
         .contains("/ogc/collections/{collection_id}/items"));
 }
+
+#[tokio::test]
+async fn cql2_filters_name_queryables_only_and_stay_in_scope() {
+    let f = fixture().await;
+    let items = "/ogc/collections/households/items";
+    let filter = |cql: &str| format!("{items}?filter-lang=cql2-text&filter={}", urlencode(cql));
+    // Comparisons and logic within the cadre's village: twelve households, two per number.
+    let (status, _, both) = get(
+        &f,
+        Some(&f.cadre),
+        &filter("house_number IN ('1号', '2号') AND members >= 3"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{both}");
+    assert_eq!(both["numberMatched"], 4);
+    let (_, _, tagged) = get(
+        &f,
+        Some(&f.cadre),
+        &filter("tags = 'elderly_alone' OR head_name LIKE '张%'"),
+    )
+    .await;
+    assert_eq!(tagged["numberMatched"], 4);
+    // A spatial filter: the east grid's box; the same for the worker finds none of theirs.
+    let east_box = "S_INTERSECTS(geometry, BBOX(114.3105, 30.60, 114.32, 30.62))";
+    let (_, _, east) = get(&f, Some(&f.cadre), &filter(east_box)).await;
+    assert_eq!(ids(&east), f.east);
+    let (_, _, none) = get(&f, Some(&f.worker), &filter(east_box)).await;
+    assert_eq!(none["numberMatched"], 0);
+    // Latitude first in EPSG:4326, as filter-crs says.
+    let (_, _, flipped) = get(
+        &f,
+        Some(&f.cadre),
+        &format!("{}&filter-crs=EPSG:4326", filter("S_INTERSECTS(geometry, POLYGON((30.60 114.3105, 30.60 114.32, 30.62 114.32, 30.62 114.3105, 30.60 114.3105)))")),
+    )
+    .await;
+    assert_eq!(ids(&flipped), f.east);
+    // A masked field is no queryable; errors say what is wrong in the asked language.
+    let (status, _, error) = get(&f, Some(&f.cadre), &filter("phone = '13800001000'")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid filter: 'phone' is not a queryable"),
+        "{error}"
+    );
+    let (status, _, _) = get(
+        &f,
+        Some(&f.cadre),
+        &format!(
+            "{items}?filter-lang=cql2-json&filter={}",
+            urlencode("members = 1")
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Public layers take filters too; queryables list what filters may name.
+    let (_, _, high) = get(
+        &f,
+        None,
+        &format!(
+            "/ogc/collections/hazards/items?filter={}",
+            urlencode("severity = 'high' AND kind <> 'water'")
+        ),
+    )
+    .await;
+    assert_eq!(high["numberMatched"], 1);
+    let r = client()
+        .get(format!("{}/ogc/collections/households/queryables", f.base))
+        .bearer_auth(&f.cadre)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/schema+json");
+    let schema: Value = r.json().await.unwrap();
+    assert!(schema["properties"]["head_name"].is_object());
+    assert!(schema["properties"]["phone"].is_null());
+    let r = client()
+        .get(format!("{}/ogc/collections/households/queryables", f.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

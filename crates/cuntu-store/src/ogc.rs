@@ -349,6 +349,8 @@ pub struct ItemsQuery<'a> {
     pub limit: i64,
     pub offset: i64,
     pub crs: OutputCrs,
+    /// A CQL2 filter (Part 3), already checked against the collection's queryables.
+    pub filter: Option<Filter>,
     /// For personal collections: the areas below which the viewer reads (empty: nothing).
     pub scope_roots: &'a [i64],
     /// One feature only.
@@ -495,6 +497,7 @@ impl Store {
             bbox: None,
             datetime: None,
             equals: Vec::new(),
+            filter: None,
             limit: 1,
             offset: 0,
             crs,
@@ -556,6 +559,10 @@ fn push_conditions<'q>(qb: &mut QueryBuilder<'q, Postgres>, c: &Collection, q: &
             qb.push_bind(end);
         }
     }
+    if let Some(filter) = &q.filter {
+        qb.push(" AND ");
+        push_filter(qb, filter);
+    }
     for (column, value) in &q.equals {
         if column.ty == TextArray {
             qb.push(" AND ");
@@ -564,6 +571,149 @@ fn push_conditions<'q>(qb: &mut QueryBuilder<'q, Postgres>, c: &Collection, q: &
         } else {
             qb.push(format!(" AND ({})::text = ", column.select_sql()));
             qb.push_bind(value.as_str());
+        }
+    }
+}
+
+/// A comparison of CQL2's basic class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CompareOp {
+    fn sql(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "=",
+            CompareOp::Ne => "<>",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+        }
+    }
+}
+
+/// A literal of a filter, of the type of the column it is compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Text(String),
+    Number(f64),
+    Bool(bool),
+}
+
+/// A filter expression (OGC API - Features Part 3, CQL2 basic + spatial intersects), over
+/// the catalogue's columns only; every literal becomes a bound parameter.
+#[derive(Debug, Clone)]
+pub enum Filter {
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+    Compare {
+        column: &'static Column,
+        op: CompareOp,
+        value: Literal,
+    },
+    Like {
+        column: &'static Column,
+        pattern: String,
+    },
+    IsNull(&'static Column),
+    /// The features whose geometry meets a WKT geometry given in `srid` (latitude first
+    /// when `lat_first`).
+    Intersects {
+        wkt: String,
+        srid: i32,
+        lat_first: bool,
+    },
+}
+
+fn push_filter<'q>(qb: &mut QueryBuilder<'q, Postgres>, f: &'q Filter) {
+    match f {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            qb.push("(");
+            push_filter(qb, a);
+            qb.push(if matches!(f, Filter::And(..)) {
+                " AND "
+            } else {
+                " OR "
+            });
+            push_filter(qb, b);
+            qb.push(")");
+        }
+        Filter::Not(inner) => {
+            qb.push("NOT coalesce(");
+            push_filter(qb, inner);
+            qb.push(", false)");
+        }
+        Filter::Compare { column, op, value } => {
+            let col = column.select_sql();
+            match (column.ty, value) {
+                // An array property "equals" one of its elements (tags = 'disabled').
+                (TextArray, Literal::Text(v)) if *op == CompareOp::Eq => {
+                    qb.push("(");
+                    qb.push_bind(v.as_str());
+                    qb.push(format!(" = ANY({col}))"));
+                }
+                (TextArray, Literal::Text(v)) if *op == CompareOp::Ne => {
+                    qb.push("(NOT ");
+                    qb.push_bind(v.as_str());
+                    qb.push(format!(" = ANY({col}))"));
+                }
+                (_, Literal::Number(n)) => {
+                    qb.push(format!("(({col})::double precision {} ", op.sql()));
+                    qb.push_bind(*n);
+                    qb.push(")");
+                }
+                (_, Literal::Bool(b)) => {
+                    qb.push(format!("(({col})::boolean {} ", op.sql()));
+                    qb.push_bind(*b);
+                    qb.push(")");
+                }
+                (Timestamp, Literal::Text(v)) => {
+                    qb.push(format!("({col} {} ", op.sql()));
+                    qb.push_bind(v.as_str());
+                    qb.push("::timestamptz)");
+                }
+                (_, Literal::Text(v)) => {
+                    qb.push(format!("(({col})::text {} ", op.sql()));
+                    qb.push_bind(v.as_str());
+                    qb.push(")");
+                }
+            }
+        }
+        Filter::Like { column, pattern } => {
+            qb.push(format!("(({})::text LIKE ", column.select_sql()));
+            qb.push_bind(pattern.as_str());
+            qb.push(")");
+        }
+        Filter::IsNull(column) => {
+            qb.push(format!("({} IS NULL)", column.select_sql()));
+        }
+        Filter::Intersects {
+            wkt,
+            srid,
+            lat_first,
+        } => {
+            let mut g = "ST_GeomFromText(".to_string();
+            qb.push("ST_Intersects(t.geom, ");
+            if *lat_first {
+                g = format!("ST_FlipCoordinates({g}");
+            }
+            qb.push(format!("ST_Transform({g}"));
+            qb.push_bind(wkt.as_str());
+            qb.push(", ");
+            qb.push_bind(*srid);
+            qb.push(if *lat_first {
+                ")), 4326))"
+            } else {
+                "), 4326))"
+            });
         }
     }
 }

@@ -8,6 +8,7 @@
 //! caller's scope, masked per role and audited, exactly as `/api/households` does.
 
 mod caller;
+mod cql2;
 mod html;
 mod openapi;
 mod params;
@@ -26,8 +27,8 @@ use cuntu_core::auth::{
 };
 use cuntu_store::audit::AuditEntry;
 use cuntu_store::ogc::{
-    collection as find_collection, Collection, FeatureRow, ItemsQuery, OutputCrs, WriteOutcome,
-    COLLECTIONS,
+    collection as find_collection, Collection, ColumnType, FeatureRow, ItemsQuery, OutputCrs,
+    WriteOutcome, COLLECTIONS,
 };
 use serde_json::{json, Map, Value};
 
@@ -41,6 +42,7 @@ pub const GEOJSON: &str = "application/geo+json";
 pub const JSON: &str = "application/json";
 pub const HTML: &str = "text/html; charset=utf-8";
 pub const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
+pub const SCHEMA: &str = "application/schema+json";
 
 /// The conformance classes this server implements.
 pub const CONFORMANCE: &[&str] = &[
@@ -52,6 +54,13 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
 ];
 
 pub fn router() -> Router<AppState> {
@@ -61,6 +70,10 @@ pub fn router() -> Router<AppState> {
         .route("/ogc/conformance", get(conformance))
         .route("/ogc/collections", get(collections))
         .route("/ogc/collections/{collection_id}", get(collection))
+        .route(
+            "/ogc/collections/{collection_id}/queryables",
+            get(queryables),
+        )
         .route(
             "/ogc/collections/{collection_id}/items",
             get(items).post(create),
@@ -240,6 +253,12 @@ async fn collection_doc(
         "text/html",
         c.title_en,
     ));
+    links.push(link(
+        format!("{base}{path}/queryables"),
+        "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+        SCHEMA,
+        "Queryable properties",
+    ));
     let mut doc = json!({
         "id": c.id,
         "title": format!("{} {}", c.title_zh, c.title_en),
@@ -319,6 +338,47 @@ async fn collection(
     read_scope(c, &viewer)?;
     let doc = collection_doc(&state, &viewer, c, &base_url(&headers), format).await?;
     Ok(respond(format, doc, JSON, html::collection))
+}
+
+/// The properties `filter` and `?name=value` may name, as a JSON Schema (Part 3).
+async fn queryables(
+    Caller(viewer): Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let c = lookup(&id)?;
+    let params = query_params(params)?;
+    params::check_known(&params, None, &["f"])?;
+    read_scope(c, &viewer)?;
+    let mut properties = Map::new();
+    properties.insert(
+        "geometry".into(),
+        json!({ "format": format!("geometry-{}", c.geometry_type.to_lowercase()) }),
+    );
+    for col in c.columns.iter().filter(|col| col.queryable) {
+        let schema = match col.ty {
+            ColumnType::Text => json!({"type": "string"}),
+            ColumnType::Integer => json!({"type": "integer"}),
+            ColumnType::Bool => json!({"type": "boolean"}),
+            ColumnType::TextArray => json!({"type": "array", "items": {"type": "string"}}),
+            ColumnType::Timestamp => json!({"type": "string", "format": "date-time"}),
+        };
+        properties.insert(col.name.into(), schema);
+    }
+    let doc = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": format!("{}/ogc/collections/{}/queryables", base_url(&headers), c.id),
+        "type": "object",
+        "title": c.title_en,
+        "properties": properties,
+        "additionalProperties": false,
+    });
+    Ok((
+        [(header::CONTENT_TYPE, SCHEMA)],
+        serde_json::to_vec(&doc).unwrap_or_default(),
+    )
+        .into_response())
 }
 
 /// Hides or masks a household's personal properties as the viewer's role reads them (the
@@ -438,6 +498,25 @@ async fn items(
         Some(raw) => params::integer(raw, "offset", 0)?,
         None => 0,
     };
+    let filter = match param(&params, "filter") {
+        Some(text) => {
+            match param(&params, "filter-lang") {
+                None | Some("cql2-text") => {}
+                Some(other) => {
+                    return Err(bad(
+                        format!("不支持 filter-lang“{other}”，仅支持 cql2-text"),
+                        format!("filter-lang '{other}' is not supported, only cql2-text"),
+                    ))
+                }
+            }
+            let (_, filter_crs) = match param(&params, "filter-crs") {
+                Some(raw) => params::crs(raw, "filter-crs")?,
+                None => (CRS84, OutputCrs::CRS84),
+            };
+            Some(cql2::parse(text, c, filter_crs)?)
+        }
+        None => None,
+    };
     let equals = params
         .iter()
         .filter_map(|(name, value)| {
@@ -449,6 +528,7 @@ async fn items(
         bbox,
         datetime,
         equals,
+        filter,
         limit,
         offset,
         crs,

@@ -56,7 +56,16 @@ const NONE: &str = "";
 const B: Option<&str> = Some("application/json");
 const FEATURE: Option<&str> = Some("application/geo+json");
 const ITEMS_QUERY: &[&str] = &[
-    "f", "bbox", "bbox-crs", "crs", "limit", "offset", "datetime",
+    "f",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "limit",
+    "offset",
+    "datetime",
+    "filter",
+    "filter-lang",
+    "filter-crs",
 ];
 
 /// Every route of the HTTP surface but the web pages and the catch-all 404 of `/api`.
@@ -67,6 +76,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("GET", "/ogc/conformance", "OGC API - Features", "Conformance classes", &["f"], None, JSON),
     op("GET", "/ogc/collections", "OGC API - Features", "The collections you may read", &["f"], None, JSON),
     op("GET", "/ogc/collections/{collection_id}", "OGC API - Features", "One collection", &["f"], None, JSON),
+    op("GET", "/ogc/collections/{collection_id}/queryables", "OGC API - Features", "The properties filters may name, as JSON Schema", &["f"], None, "application/schema+json"),
     op("GET", "/ogc/collections/{collection_id}/items", "OGC API - Features", "Features of a collection, paged; any queryable property is also a filter (?name=value)", ITEMS_QUERY, None, GEOJSON),
     op("POST", "/ogc/collections/{collection_id}/items", "OGC API - Features", "Create a feature (households, facilities, hazards; within your areas)", &[], FEATURE, NONE),
     op("GET", "/ogc/collections/{collection_id}/items/{feature_id}", "OGC API - Features", "One feature, with its version as ETag", &["f", "crs"], None, GEOJSON),
@@ -169,6 +179,12 @@ fn query_parameter(name: &str) -> Value {
         "datetime" => (
             json!({"type": "string"}),
             "An instant, a date or an interval a/b (.. open) of the last update",
+        ),
+        "filter" => (json!({"type": "string"}), "CQL2 text: comparisons, LIKE, IN, BETWEEN, IS NULL, AND/OR/NOT, S_INTERSECTS(geometry, WKT or BBOX(...))"),
+        "filter-lang" => (json!({"type": "string", "enum": ["cql2-text"], "default": "cql2-text"}), "The filter's language"),
+        "filter-crs" => (
+            json!({"type": "string", "format": "uri", "enum": crs_list, "default": crs_list[0]}),
+            "The CRS of the filter's geometries",
         ),
         "lon" | "lat" => (json!({"type": "number"}), "Decimal degrees, WGS84/CGCS2000"),
         "before" => (json!({"type": "integer"}), "Entries before this id"),

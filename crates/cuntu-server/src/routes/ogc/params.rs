@@ -256,7 +256,16 @@ pub fn integer(raw: &str, parameter: &str, min: i64) -> Result<i64, ApiError> {
 
 /// Parameters of `/items` besides the property filters.
 pub const ITEMS_PARAMETERS: &[&str] = &[
-    "f", "bbox", "bbox-crs", "crs", "limit", "offset", "datetime",
+    "f",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "limit",
+    "offset",
+    "datetime",
+    "filter",
+    "filter-lang",
+    "filter-crs",
 ];
 
 /// The query parameters that are property filters: the collection's queryable properties.
