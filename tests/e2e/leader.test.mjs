@@ -166,6 +166,13 @@ for (const [name, opts] of [['phone', PHONE], ['desktop', DESKTOP]]) {
       if (!api.personal) assert.ok(await $t(page, 'counts-only').isVisible(), 'a leader without the personal grant sees counts only');
       const tagText = await $t(page, 'exposure-tags').innerText();
       for (const [, n] of Object.entries(api.total.tags ?? {})) assert.ok(tagText.includes(String(n)), `tag count ${n} shown in "${tagText}"`);
+      // The exports behind the buttons answer with a spreadsheet and a CSV.
+      for (const id of ['export-xlsx', 'export-csv']) {
+        const href = await $t(page, id).getAttribute('href');
+        const res = await context.request.get(new URL(href, BASE).href);
+        assert.equal(res.status(), 200, `${id}: ${href}`);
+        assert.match(res.headers()['content-type'] ?? '', id === 'export-xlsx' ? /spreadsheetml|octet-stream/ : /csv|text/, `${id} content type`);
+      }
       const zoneSelected = await page.evaluate((id) => window.__cuntuMap.getFeatureState({ source: 'leader-zones', id }).selected === true, at.id);
       assert.ok(zoneSelected, 'the clicked zone is drawn selected');
       await settle(page);
@@ -284,5 +291,36 @@ test('leader page: a grid worker is told it is not for them; nobody goes to the 
     await anon.page.waitForURL(/\/login\?next=%2Fleader|\/login\?next=\/leader/, { timeout: READY_TIMEOUT });
   } finally {
     await anon.context.close();
+  }
+});
+
+test('township admin (personal data): the households to move, and one household\'s route to its shelter', { timeout: TEST_TIMEOUT }, async () => {
+  const s = await newPage(browser, { ...DESKTOP, user: 'admin' });
+  const { page, context } = s;
+  try {
+    await page.goto(`${BASE}/leader`, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('body[data-leader-ready="1"]', { state: 'attached', timeout: READY_TIMEOUT });
+    await openTab(page, 'exposure');
+    await $t(page, 'pick-flood').click();
+    await page.waitForSelector('body[data-exposure-ready]', { state: 'attached', timeout: READY_TIMEOUT });
+    const ex = await page.evaluate(() => window.__cuntuLeader.exposure());
+    assert.equal(ex.personal, true, 'a township admin reads households');
+    assert.ok(ex.households.length > 0, 'households exposed to the flood zones');
+    assert.ok((await renderedCount(page, 'leader-exposed')) > 0, 'exposed households on the map');
+    const rows = page.locator('[data-testid="exposure-households"] tbody tr');
+    assert.equal(await rows.count(), Math.min(500, ex.households.length), 'the list of households to move');
+    await rows.first().click();
+    const hid = ex.households[0].id;
+    await page.waitForSelector(`body[data-route-ready="${hid}"]`, { state: 'attached', timeout: READY_TIMEOUT });
+    const api = await getJson(context, `/api/leader/shelter-route?household=${hid}`);
+    assert.ok(await $t(page, 'route-summary').isVisible(), 'the route is described');
+    assert.ok((await renderedCount(page, 'leader-route-line')) > 0, 'the route is drawn');
+    assert.equal(api.shelter.id, ex.households[0].shelter?.id, 'the route goes to the household\'s nearest shelter');
+    await settle(page);
+    await shot(page, 'leader-desktop-route.png');
+    assertSameOrigin(s.requests);
+    assert.deepEqual(s.errors, [], 'no errors on the page');
+  } finally {
+    await context.close();
   }
 });

@@ -123,7 +123,7 @@ export function renderDashboard(box: HTMLElement, d: Dashboard, act: DashboardAc
     figure('dash-key', t('leader.dash.keyPopulation'), num(keyTotal), null, () => act.keyPopulation(null)),
     figure('dash-hazards', t('leader.dash.hazards'), num(totalHazards), null, act.exposed),
     figure('dash-exposed', t('leader.dash.exposed'), num(d.exposed_households), null, act.exposed),
-    figure('dash-shelters', t('leader.dash.shelters'), num(d.shelters.count), tf('leader.dash.capacity', { n: num(d.shelters.capacity) }), act.shelters),
+    figure('dash-shelters', t('leader.dash.shelters'), num(d.shelters.count), tf('leader.dash.capacity', { n: num(d.shelters.capacity) }) + (d.shelters.over_capacity ? tf('leader.dash.overCapacity', { n: d.shelters.over_capacity }) : ''), act.shelters),
     figure('dash-coverage', t('leader.dash.coverage'), `${pct(cov.visited, cov.total)}%`, tf('leader.dash.coverageSub', { v: num(cov.visited), n: num(cov.total), k: pct(cov.key_visited, cov.key_total) }), act.coverage),
   );
   box.append(figs);

@@ -203,6 +203,11 @@ function hazardName(p: HazardProps | undefined): string {
   return p.name ? `${p.name}（${kind}）` : `${kind} #${p.id}`;
 }
 
+/** A shelter's name, or "避难场所 67" when it has none. */
+function shelterName(id: number, name: string | null | undefined): string {
+  return name || `${t('facility.shelter')} ${id}`;
+}
+
 function hazardById(id: number): Feature<Geometry, HazardProps> | undefined {
   return state.hazards?.features.find((f) => f.properties.id === id);
 }
@@ -529,7 +534,7 @@ function renderSheltersOnMap(): void {
       properties: {
         id: s.id,
         over: Boolean(s.over_capacity),
-        label: `${s.name ?? `${t('facility.shelter')} ${s.id}`}${s.over_capacity ? ' ⚠' : ''}`,
+        label: `${shelterName(s.id, s.name)}${s.over_capacity ? ' ⚠' : ''}`,
       },
     })),
   });
@@ -541,10 +546,13 @@ function renderRouteOnMap(): void {
 }
 
 function choroColor(breaks: number[]): ExpressionSpecification {
-  const steps: Array<number | string> = [CHORO_COLORS[0]];
   const b = cleanBreaks(breaks);
+  // Fewer breaks, fewer classes: the darker end of the ramp, as the legend shows it.
+  const steps: Array<number | string> = [CHORO_COLORS[4 - b.length]];
   b.forEach((x, i) => steps.push(x, CHORO_COLORS[Math.min(CHORO_COLORS.length - 1, i + 1 + (4 - b.length))]));
-  return ['case', ['==', ['typeof', ['get', 'value']], 'number'], ['step', ['get', 'value'], ...steps], CHORO_NULL] as unknown as ExpressionSpecification;
+  // One class (no break): a plain colour; a step expression needs at least one stop.
+  const classed = b.length ? ['step', ['get', 'value'], ...steps] : CHORO_COLORS[CHORO_COLORS.length - 1];
+  return ['case', ['==', ['typeof', ['get', 'value']], 'number'], classed, CHORO_NULL] as unknown as ExpressionSpecification;
 }
 
 /** Breaks strictly ascending (a step expression needs them so; equal quantiles merge classes), and
@@ -1019,7 +1027,7 @@ function renderExposure(): void {
     if (state.routeError) body.append(el('p', { class: 'form-error', text: t('leader.route.error') + state.routeError }));
     if (state.route && state.routeHousehold !== null) {
       body.append(
-        el('p', { class: 'leader-route', 'data-testid': 'route-summary' }, swatch('line', ROUTE_COLOR), tf('leader.route.summary', { name: state.route.shelter.name ?? `#${state.route.shelter.id}`, d: distance(state.route.distance_m) })),
+        el('p', { class: 'leader-route', 'data-testid': 'route-summary' }, swatch('line', ROUTE_COLOR), tf('leader.route.summary', { name: shelterName(state.route.shelter.id, state.route.shelter.name), d: distance(state.route.distance_m) })),
       );
     }
     const rows = ex.households.slice(0, 500);
@@ -1031,7 +1039,7 @@ function renderExposure(): void {
           h.head_name ?? '–',
           h.house_number ?? '',
           (h.tags ?? []).map((x) => tk('tag', x)).join('、'),
-          h.shelter ? `${h.shelter.name ?? '#' + h.shelter.id} · ${distance(h.shelter.distance_m)}` : t('leader.exposure.noShelter'),
+          h.shelter ? `${shelterName(h.shelter.id, h.shelter.name)} · ${distance(h.shelter.distance_m)}` : t('leader.exposure.noShelter'),
         ]),
         rows.map((h) => () => void showRoute(h.id)),
       ),
@@ -1048,7 +1056,7 @@ function renderExposure(): void {
         'exposure-shelters',
         [t('leader.col.shelter'), t('leader.col.capacity'), t('leader.col.assigned')],
         ex.shelters.map((s) => [
-          el('span', {}, s.name ?? `#${s.id}`, s.over_capacity ? el('span', { class: 'flag-chip', text: t('leader.exposure.over') }) : null),
+          el('span', {}, shelterName(s.id, s.name), s.over_capacity ? el('span', { class: 'flag-chip', text: t('leader.exposure.over') }) : null),
           s.capacity === null || s.capacity === undefined ? '–' : fmt(s.capacity),
           tf('leader.exposure.assigned', { h: count(s.assigned_households), p: count(s.assigned_persons) }),
         ]),
@@ -1394,7 +1402,7 @@ function onMapClick(map: MapLibreMap, e: { point: { x: number; y: number }; lngL
         el(
           'div',
           { class: 'leader-popup', 'data-testid': 'shelter-popup' },
-          el('b', { text: s.name ?? t('facility.shelter') }),
+          el('b', { text: shelterName(s.id, s.name) }),
           el('div', { text: `${t('leader.col.capacity')}：${s.capacity ?? '–'}` }),
           el('div', { text: tf('leader.exposure.assigned', { h: count(s.assigned_households), p: count(s.assigned_persons) }) }),
           s.over_capacity ? el('div', { class: 'flag-chip', text: t('leader.exposure.over') }) : null,
