@@ -360,6 +360,11 @@ async fn landing_conformance_and_collections_are_what_clients_expect() {
     let (_, media, _) = get(&f, None, "/ogc/collections?f=json").await;
     assert_eq!(media, "application/json");
 
+    let (status, media, _) = get(&f, None, "/ogc/collections/grids/").await;
+    assert_eq!(
+        (status, media.as_str()),
+        (StatusCode::NOT_FOUND, "application/json; charset=utf-8")
+    );
     let (status, _, missing) = get(&f, None, "/ogc/collections/people").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(missing["error"]["message"]
@@ -814,6 +819,19 @@ async fn writes_keep_scope_and_versions_and_show_in_tiles_and_rest() {
         body["error"]["message"],
         "属性 members 须在 0 到 100 之间，收到 500"
     );
+    let (status, _, _) = send(
+        client()
+            .post(&items)
+            .header(
+                "content-crs",
+                "<http://www.opengis.net/def/crs/EPSG/0/3857>",
+            )
+            .json(&household(12_725_000.0, 3_580_000.0)),
+        &f.worker,
+        "en",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _, _) = send(client().post(&items).body("{not json"), &f.worker, "en").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
@@ -1065,9 +1083,14 @@ fn routes_in_source() -> std::collections::BTreeSet<(String, String)> {
             rest = &call[end..];
         }
     }
-    // Not the REST surface: the catch-all 404 of /api, the landing page's trailing-slash
+    // Not the REST surface: the catch-all 404s of /api and /ogc, the landing page's trailing-slash
     // twin, and the web pages.
-    for (method, path) in [("GET", "/api/{*rest}"), ("GET", "/ogc/"), ("GET", "/draw")] {
+    for (method, path) in [
+        ("GET", "/api/{*rest}"),
+        ("GET", "/ogc/{*rest}"),
+        ("GET", "/ogc/"),
+        ("GET", "/draw"),
+    ] {
         assert!(
             routes.remove(&(method.to_string(), path.to_string())),
             "{path}"
@@ -1142,7 +1165,10 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
             status != StatusCode::METHOD_NOT_ALLOWED || !body.is_empty(),
             "{method} {url}: not routed"
         );
-        assert!(!body.contains("The endpoint"), "{method} {url}: {body}");
+        assert!(
+            !body.contains("The endpoint") && !body.contains("The OGC API resource"),
+            "{method} {url}: {body}"
+        );
     }
     let page = client()
         .get(format!("{base}/api/docs"))

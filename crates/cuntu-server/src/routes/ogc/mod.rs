@@ -82,6 +82,8 @@ pub fn router() -> Router<AppState> {
             "/ogc/collections/{collection_id}/items/{feature_id}",
             get(item).put(replace).patch(update).delete(delete),
         )
+        // Anything else under /ogc is a JSON 404, never the web page's index.html.
+        .route("/ogc/{*rest}", get(ogc_not_found))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/docs", get(openapi::docs_page))
         .layer(middleware::from_fn(challenge))
@@ -98,6 +100,13 @@ async fn challenge(request: axum::extract::Request, next: Next) -> Response {
         );
     }
     response
+}
+
+async fn ogc_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound {
+        what_zh: format!("OGC API 中的 {}", uri.path()),
+        what_en: format!("The OGC API resource {}", uri.path()),
+    }
 }
 
 type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
@@ -567,19 +576,24 @@ async fn items(
         format!("/ogc/collections/{}/items?{}", c.id, q.join("&"))
     };
     let mut links = self_links(&base, &page_path(offset), format, GEOJSON, c.title_en);
+    // Pages lead to pages in the same format: a person reading HTML stays in HTML.
+    let (page_f, page_type) = match format {
+        Format::Json => ("json", GEOJSON),
+        Format::Html => ("html", "text/html"),
+    };
     if offset + returned < page.number_matched {
         links.push(link(
-            with_f(&base, &page_path(offset + returned), "json"),
+            with_f(&base, &page_path(offset + returned), page_f),
             "next",
-            GEOJSON,
+            page_type,
             "next page",
         ));
     }
     if offset > 0 {
         links.push(link(
-            with_f(&base, &page_path((offset - limit).max(0)), "json"),
+            with_f(&base, &page_path((offset - limit).max(0)), page_f),
             "prev",
-            GEOJSON,
+            page_type,
             "previous page",
         ));
     }
@@ -699,6 +713,27 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
     })
 }
 
+/// Writes take CRS84 only: a body in another CRS (Part 2's `Content-Crs`) is refused
+/// rather than stored in the wrong place.
+fn content_crs_is_crs84(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(raw) = headers.get("content-crs") else {
+        return Ok(());
+    };
+    let uri = raw
+        .to_str()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    match params::crs(uri, "Content-Crs") {
+        Ok((CRS84, _)) => Ok(()),
+        _ => Err(bad(
+            format!("写入的要素须为 CRS84（{CRS84}），收到 Content-Crs {uri}"),
+            format!("Features are written in CRS84 ({CRS84}) only, got Content-Crs {uri}"),
+        )),
+    }
+}
+
 fn json_body(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         bad(
@@ -795,6 +830,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let c = lookup(&cid)?;
     let roots = writer(c, &viewer)?;
+    content_crs_is_crs84(&headers)?;
     let value = json_body(&body)?;
     let unmasked = write::Masked {
         phone: false,
@@ -834,6 +870,7 @@ async fn put_or_patch(
     let roots = writer(c, &viewer)?;
     let id = feature_id(&raw, c)?;
     let expected = if_match(&headers)?;
+    content_crs_is_crs84(&headers)?;
     let value = json_body(&body)?;
     let masked = masked_fields(&state, c, &viewer, id).await?;
     let write = write::feature_write(c, &value, mode, &masked)?;
