@@ -6,7 +6,7 @@
 // map and reads the households exposed (the same figures as GET /api/leader/exposure), shows the
 // choropleth of key populations per village with its class legend (the API's breaks), opens the
 // dashboard, and prints the map as a PDF, which is rendered with pdftoppm and must not be blank.
-// Reads only: nothing is written.
+// The township admin's test writes an evacuation and an inspection note; nothing else is written.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -294,7 +294,7 @@ test('leader page: a grid worker is told it is not for them; nobody goes to the 
   }
 });
 
-test('township admin (personal data): the households to move, and one household\'s route to its shelter', { timeout: TEST_TIMEOUT }, async () => {
+test('township admin (personal data): the households to move, a route to the shelter, an evacuation list, an inspection note', { timeout: TEST_TIMEOUT }, async () => {
   const s = await newPage(browser, { ...DESKTOP, user: 'admin' });
   const { page, context } = s;
   try {
@@ -318,6 +318,25 @@ test('township admin (personal data): the households to move, and one household\
     assert.equal(api.shelter.id, ex.households[0].shelter?.id, 'the route goes to the household\'s nearest shelter');
     await settle(page);
     await shot(page, 'leader-desktop-route.png');
+
+    // An evacuation of the flood zones: its list of households, and its tally in the panel.
+    page.once('dialog', (d) => d.accept('e2e 防汛转移'));
+    await $t(page, 'evac-create').click();
+    await $t(page, 'evac-result').waitFor({ timeout: READY_TIMEOUT });
+    assert.match(await $t(page, 'evac-result').innerText(), new RegExp(String(ex.households.length)), 'every exposed household on the evacuation list');
+    await page.locator('[data-testid="evac-list"] tbody tr', { hasText: 'e2e 防汛转移' }).first().waitFor({ timeout: READY_TIMEOUT });
+
+    // One hazard's record: an inspection note is kept.
+    const one = ex.hazards[0];
+    await page.evaluate((id) => window.__cuntuLeader.select([id]), one);
+    await $t(page, 'hazard-record').waitFor();
+    const note = `e2e 巡查 ${Date.now()}`;
+    await $t(page, 'record-note').fill(note);
+    await $t(page, 'record-add-note').click();
+    await page.locator('[data-testid="record-notes"] li', { hasText: note }).waitFor({ timeout: READY_TIMEOUT });
+    const notes = await getJson(context, `/api/hazards/${one}/inspections`);
+    assert.ok(notes.inspections.some((n) => n.note === note), 'the note is stored');
+    await shot(page, 'leader-desktop-record.png');
     assertSameOrigin(s.requests);
     assert.deepEqual(s.errors, [], 'no errors on the page');
   } finally {

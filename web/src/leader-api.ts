@@ -153,3 +153,48 @@ export const fetchChoropleth = (level: ChoroLevel, metric: ChoroMetric) => get<C
 export const fetchDashboard = () => get<Dashboard>('/api/leader/dashboard');
 export const fetchHeat = () => get<FeatureCollection<Point, { weight?: number }>>('/api/leader/heat');
 export const fetchNoticeboard = (grid: number) => get<Noticeboard>(`/api/leader/noticeboard/${grid}`);
+
+// ---- hazard upkeep and evacuations -------------------------------------------
+
+async function send<T>(url: string, method: string, body: unknown): Promise<T> {
+  const res = await apiFetch(url, { method, body, cache: 'no-store' });
+  if (!res.ok) {
+    let message = `${res.status} ${res.statusText} ${url}`;
+    let code: string | undefined;
+    let fromServer = false;
+    try {
+      const b = (await res.json()) as { error?: { code?: string; message?: string } };
+      if (b?.error?.message) {
+        message = b.error.message;
+        fromServer = true;
+      }
+      code = b?.error?.code;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(res.status, code, message, fromServer);
+  }
+  return (await res.json()) as T;
+}
+
+export interface Inspection {
+  id: number;
+  by?: string | null;
+  note: string;
+  created_at: string;
+}
+
+export interface EvacuationRow {
+  evacuation: { id: number; name: string; hazard_ids: number[]; created_by?: string | null; created_at: string };
+  tally: { total: number; by_status: Record<string, number> };
+}
+
+export const EVACUEE_STATES = ['pending', 'moved', 'refused', 'away', 'needs_help'] as const;
+
+/** PATCH a hazard (severity, status open/closed) at the version read; 409 when someone was first. */
+export const updateHazard = (id: number, body: { severity?: string; status?: string; version: number }) =>
+  send<{ id: number; version: number; status: string }>(`/api/hazards/${id}`, 'PATCH', body);
+export const fetchInspections = (id: number) => get<{ id: number; inspections: Inspection[] }>(`/api/hazards/${id}/inspections`);
+export const addInspection = (id: number, note: string) => send<{ id: number }>(`/api/hazards/${id}/inspections`, 'POST', { note });
+export const fetchEvacuations = () => get<EvacuationRow[]>('/api/leader/evacuations');
+export const createEvacuation = (name: string, hazards: number[]) => send<{ id: number; households: number }>('/api/leader/evacuations', 'POST', { name, hazards });

@@ -25,8 +25,14 @@ import { lang, onLangChange, t, tf, tk, type TKey } from './i18n';
 import { labelPoint, updateAreaLabels } from './labels';
 import { buildStyle, COLORS, FACILITY_COLORS, SOURCE_IDS, type SourceId } from './style';
 import {
+  addInspection,
   CHORO_METRICS,
+  createEvacuation,
+  EVACUEE_STATES,
   exposureDownloadUrl,
+  fetchEvacuations,
+  fetchInspections,
+  updateHazard,
   fetchChoropleth,
   fetchDashboard,
   fetchExposure,
@@ -42,8 +48,10 @@ import {
   type Choropleth,
   type Count,
   type Dashboard,
+  type EvacuationRow,
   type Exposure,
   type HazardProps,
+  type Inspection,
   type ShelterRoute,
   type ZoneProps,
 } from './leader-api';
@@ -125,6 +133,12 @@ const state: {
   notes: string[];
   printBusy: boolean;
   printResult: { kind: 'ok' | 'error'; text: string } | null;
+  /** the selected hazard's inspection notes (one hazard selected) */
+  inspections: Map<number, Inspection[] | 'error'>;
+  recordBusy: boolean;
+  recordResult: { kind: 'ok' | 'error'; text: string } | null;
+  evacuations: EvacuationRow[] | null;
+  evacuationResult: { kind: 'ok' | 'error'; text: string } | null;
 } = {
   map: null,
   tab: 'layers',
@@ -152,6 +166,11 @@ const state: {
   notes: [],
   printBusy: false,
   printResult: null,
+  inspections: new Map(),
+  recordBusy: false,
+  recordResult: null,
+  evacuations: null,
+  evacuationResult: null,
 };
 
 // ---------------------------------------------------------------------------
@@ -357,7 +376,8 @@ function addLeaderLayers(map: MapLibreMap): void {
       type: 'fill',
       source: 'leader-hazards',
       filter: polygonish,
-      paint: { 'fill-color': kindColor(), 'fill-opacity': ['case', ['boolean', ['feature-state', 'selected'], false], 0.75, 0.5] },
+      // A closed hazard (销号) stays on the map, faint.
+      paint: { 'fill-color': kindColor(), 'fill-opacity': ['case', ['boolean', ['feature-state', 'selected'], false], 0.75, ['==', ['get', 'status'], 'closed'], 0.15, 0.5] },
     },
     mid,
   );
@@ -387,6 +407,8 @@ function addLeaderLayers(map: MapLibreMap): void {
         // Severity speaks through the outline as well as the size: a major hazard has a dark red ring.
         'circle-stroke-color': ['case', ['boolean', ['feature-state', 'selected'], false], SELECT_COLOR, ['match', ['get', 'severity'], 'high', SEVERITY_COLORS.high, 'medium', '#ffffff', '#ffffff']],
         'circle-stroke-width': ['case', ['boolean', ['feature-state', 'selected'], false], 4, sev(3, 1.8, 1)],
+        'circle-opacity': ['case', ['==', ['get', 'status'], 'closed'], 0.3, 1],
+        'circle-stroke-opacity': ['case', ['==', ['get', 'status'], 'closed'], 0.3, 1],
       },
     },
     top,
@@ -981,6 +1003,7 @@ function renderExposure(): void {
   }
   const label = state.selectionLabel ?? (state.selected.length === 1 ? hazardName(hazardById(state.selected[0])?.properties) : tf('leader.exposure.selected', { n: state.selected.length }));
   body.append(el('h3', { class: 'leader-selection', 'data-testid': 'exposure-selection', text: `${label} · ${tf('leader.exposure.selected', { n: state.selected.length })}` }));
+  if (state.selected.length === 1) body.append(hazardRecord(state.selected[0]));
   if (state.exposureBusy) {
     body.append(el('p', { class: 'muted', text: t('leader.exposure.loading') }));
     return;
@@ -1064,6 +1087,147 @@ function renderExposure(): void {
       ),
     );
   }
+  body.append(evacuationSection());
+}
+
+// ---------------------------------------------------------------------------
+// Hazard records and evacuations
+// ---------------------------------------------------------------------------
+
+function resultLine(r: { kind: 'ok' | 'error'; text: string } | null, testid: string): HTMLElement | null {
+  return r ? el('p', { class: `visit-result result-${r.kind}`, 'data-testid': testid, role: 'status', text: r.text }) : null;
+}
+
+/** The record of one hazard: version, status, severity; close or reopen it; inspection notes. */
+function hazardRecord(id: number): HTMLElement {
+  const p = hazardById(id)?.properties;
+  const box = el('section', { class: 'leader-record', 'data-testid': 'hazard-record' });
+  if (!p) return box;
+  const open = (p.status ?? 'open') === 'open';
+  box.append(
+    el('h4', { text: t('leader.record.heading') }),
+    el('div', { class: 'muted', text: tf('leader.record.meta', { v: p.version ?? 1, status: t(open ? 'leader.record.open' : 'leader.record.closed'), m: fmt(p.buffer_m ?? 0) }) }),
+  );
+  const sev = el('select', { 'data-testid': 'record-severity', 'aria-label': t('field.severity') });
+  for (const s of SEVERITIES) sev.append(el('option', { value: s, text: tk('severity', s) }));
+  sev.value = p.severity;
+  const saveSev = button(t('leader.record.saveSeverity'), 'record-save-severity', () => void patchHazard(p, { severity: sev.value }));
+  const toggle = button(t(open ? 'leader.record.close' : 'leader.record.reopen'), 'record-toggle', () => void patchHazard(p, { status: open ? 'closed' : 'open' }));
+  saveSev.disabled = toggle.disabled = state.recordBusy;
+  box.append(el('div', { class: 'leader-record-row' }, sev, saveSev, toggle));
+  const note = el('textarea', { rows: '2', 'data-testid': 'record-note', placeholder: t('leader.record.notePlaceholder'), 'aria-label': t('leader.record.note') });
+  const add = button(t('leader.record.addNote'), 'record-add-note', () => {
+    const text = note.value.trim();
+    if (text) void noteHazard(p, text);
+  });
+  add.disabled = state.recordBusy;
+  box.append(note, add);
+  const rr = resultLine(state.recordResult, 'record-result');
+  if (rr) box.append(rr);
+  const list = state.inspections.get(id);
+  if (list === undefined) {
+    fetchInspections(id)
+      .then((r) => state.inspections.set(id, r.inspections ?? []))
+      .catch(() => state.inspections.set(id, 'error'))
+      .finally(() => renderExposure());
+  } else if (list === 'error') box.append(el('p', { class: 'form-error', text: t('leader.record.notesError') }));
+  else if (list.length) {
+    const ul = el('ul', { class: 'leader-notes', 'data-testid': 'record-notes' });
+    for (const n of list.slice(0, 5)) {
+      const when = new Date(n.created_at);
+      ul.append(el('li', {}, el('span', { class: 'muted', text: `${Number.isNaN(when.getTime()) ? n.created_at : when.toLocaleDateString(lang())} ${n.by ?? ''} ` }), n.note));
+    }
+    box.append(ul);
+  }
+  return box;
+}
+
+async function patchHazard(p: HazardProps, change: { severity?: string; status?: string }): Promise<void> {
+  state.recordBusy = true;
+  state.recordResult = null;
+  renderExposure();
+  try {
+    await updateHazard(p.id, { ...change, version: p.version ?? 1 });
+    state.recordResult = { kind: 'ok', text: t('leader.record.saved') };
+  } catch (e) {
+    state.recordResult = { kind: 'error', text: t('leader.record.error') + errText(e) };
+  }
+  // Reload either way: after a 409 the page shows what the other person saved.
+  await loadHazards();
+  state.recordBusy = false;
+  renderSelectionOnMap();
+  renderExposure();
+}
+
+async function noteHazard(p: HazardProps, note: string): Promise<void> {
+  state.recordBusy = true;
+  state.recordResult = null;
+  renderExposure();
+  try {
+    await addInspection(p.id, note);
+    state.inspections.delete(p.id);
+    state.recordResult = { kind: 'ok', text: t('leader.record.noteSaved') };
+  } catch (e) {
+    state.recordResult = { kind: 'error', text: t('leader.record.error') + errText(e) };
+  }
+  state.recordBusy = false;
+  renderExposure();
+}
+
+let evacuationsLoading = false;
+function loadEvacuations(): void {
+  if (evacuationsLoading) return;
+  evacuationsLoading = true;
+  fetchEvacuations()
+    .then((r) => (state.evacuations = r))
+    .catch(() => (state.evacuations = state.evacuations ?? []))
+    .finally(() => {
+      evacuationsLoading = false;
+      if (state.tab === 'exposure') renderExposure();
+    });
+}
+
+/** Evacuations (转移): make the list of households to move for the selection; the live tally of each. */
+function evacuationSection(): HTMLElement {
+  const box = el('section', { class: 'leader-evac', 'data-testid': 'evacuations' }, el('h4', { text: t('leader.evac.heading') }));
+  if (state.selected.length) {
+    const make = button(t('leader.evac.create'), 'evac-create', () => {
+      const label = state.selectionLabel ?? tf('leader.exposure.selected', { n: state.selected.length });
+      const name = window.prompt(t('leader.evac.name'), `${label} ${new Date().toLocaleDateString(lang())}`);
+      if (!name?.trim()) return;
+      createEvacuation(name.trim(), state.selected)
+        .then((r) => (state.evacuationResult = { kind: 'ok', text: tf('leader.evac.created', { n: r.households }) }))
+        .catch((e: unknown) => (state.evacuationResult = { kind: 'error', text: t('leader.evac.error') + errText(e) }))
+        .finally(() => {
+          state.evacuations = null;
+          loadEvacuations();
+        });
+    });
+    box.append(el('p', { class: 'muted', text: t('leader.evac.hint') }), make);
+  }
+  const rr = resultLine(state.evacuationResult, 'evac-result');
+  if (rr) box.append(rr);
+  if (state.evacuations === null) {
+    loadEvacuations();
+    return box;
+  }
+  if (!state.evacuations.length) {
+    box.append(el('p', { class: 'muted', text: t('leader.evac.none') }));
+    return box;
+  }
+  box.append(
+    table(
+      'evac-list',
+      [t('leader.evac.col.name'), ...EVACUEE_STATES.map((s) => t(`leader.evac.state.${s}` as TKey))],
+      state.evacuations.slice(0, 20).map((r) => [
+        `${r.evacuation.name} (${fmt(r.tally.total)})`,
+        ...EVACUEE_STATES.map((s) => fmt(r.tally.by_status[s] ?? 0)),
+      ]),
+      state.evacuations.slice(0, 20).map((r) => () => void select(r.evacuation.hazard_ids, r.evacuation.name, true)),
+    ),
+  );
+  box.append(button(t('leader.evac.refresh'), 'evac-refresh', () => loadEvacuations()));
+  return box;
 }
 
 function renderDashboardTab(): void {
@@ -1523,6 +1687,10 @@ export async function startLeader(): Promise<void> {
     map.getCanvas().style.cursor = layers.length && map.queryRenderedFeatures(e.point, { layers }).length ? 'pointer' : '';
   });
   window.matchMedia('(max-width: 720px)').addEventListener('change', () => map.resize());
+  // The evacuations' tally is live: grid workers mark households from their phones.
+  window.setInterval(() => {
+    if (state.tab === 'exposure' && state.evacuations?.length && !document.hidden) loadEvacuations();
+  }, 30_000);
 
   onLangChange(() => {
     renderHead();
