@@ -736,6 +736,32 @@ async fn writes_keep_scope_and_versions_and_show_in_tiles_and_rest() {
         .await
         .unwrap();
     assert_eq!(count, 17);
+    // QGIS asks what it may do before it offers editing.
+    let allow = |token: Option<String>, path: String| async move {
+        let r = as_bearer(
+            client().request(reqwest::Method::OPTIONS, path),
+            token.as_deref(),
+        )
+        .send()
+        .await
+        .unwrap();
+        r.headers()["allow"].to_str().unwrap().to_string()
+    };
+    assert!(allow(Some(f.worker.clone()), items.clone())
+        .await
+        .contains("POST"));
+    assert!(allow(Some(f.worker.clone()), format!("{items}/{id}"))
+        .await
+        .contains("PATCH"));
+    assert_eq!(allow(None, items.clone()).await, "GET, HEAD, OPTIONS");
+    assert_eq!(
+        allow(
+            Some(f.admin.clone()),
+            format!("{}/ogc/collections/roads/items", f.base)
+        )
+        .await,
+        "GET, HEAD, OPTIONS"
+    );
     // The leader reads counts, the anonymous nothing: neither writes.
     let (status, _, _) = send(
         client().post(&items).json(&household(114.3095, 30.611)),
@@ -1069,7 +1095,7 @@ fn routes_in_source() -> std::collections::BTreeSet<(String, String)> {
                 .unwrap();
             let span = &call[..end];
             let path = span.split('"').nth(1).unwrap().to_string();
-            for method in ["get", "post", "put", "patch", "delete"] {
+            for method in ["get", "post", "put", "patch", "delete", "options"] {
                 let mut from = 0;
                 while let Some(i) = span[from..].find(&format!("{method}(")) {
                     let i = from + i;

@@ -76,11 +76,15 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/ogc/collections/{collection_id}/items",
-            get(items).post(create),
+            get(items).post(create).options(items_options),
         )
         .route(
             "/ogc/collections/{collection_id}/items/{feature_id}",
-            get(item).put(replace).patch(update).delete(delete),
+            get(item)
+                .put(replace)
+                .patch(update)
+                .delete(delete)
+                .options(item_options),
         )
         // Anything else under /ogc is a JSON 404, never the web page's index.html.
         .route("/ogc/{*rest}", get(ogc_not_found))
@@ -855,6 +859,40 @@ async fn create(
         ],
     )
         .into_response())
+}
+
+/// What the caller may do here, in `Allow`: QGIS asks with OPTIONS before it offers to
+/// edit a layer, and offers it only when the write methods are listed.
+fn allow(c: &Collection, viewer: &Viewer, writes: &'static str) -> Response {
+    let may_write = c.editable
+        && viewer
+            .account
+            .as_ref()
+            .is_some_and(|a| !write::editor_roots(c, &a.assignments()).is_empty());
+    let methods = if may_write {
+        writes
+    } else {
+        "GET, HEAD, OPTIONS"
+    };
+    (StatusCode::NO_CONTENT, [(header::ALLOW, methods)]).into_response()
+}
+
+async fn items_options(
+    Caller(viewer): Caller,
+    Path(cid): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(allow(lookup(&cid)?, &viewer, "GET, HEAD, POST, OPTIONS"))
+}
+
+async fn item_options(
+    Caller(viewer): Caller,
+    Path((cid, _)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    Ok(allow(
+        lookup(&cid)?,
+        &viewer,
+        "GET, HEAD, PUT, PATCH, DELETE, OPTIONS",
+    ))
 }
 
 async fn put_or_patch(

@@ -79,6 +79,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("GET", "/ogc/collections/{collection_id}/queryables", "OGC API - Features", "The properties filters may name, as JSON Schema", &["f"], None, "application/schema+json"),
     op("GET", "/ogc/collections/{collection_id}/items", "OGC API - Features", "Features of a collection, paged; any queryable property is also a filter (?name=value)", ITEMS_QUERY, None, GEOJSON),
     op("POST", "/ogc/collections/{collection_id}/items", "OGC API - Features", "Create a feature (households, facilities, hazards; within your areas)", &[], FEATURE, NONE),
+    op("OPTIONS", "/ogc/collections/{collection_id}/items", "OGC API - Features", "The methods you may use here (Allow), as QGIS asks before editing", &[], None, NONE),
+    op("OPTIONS", "/ogc/collections/{collection_id}/items/{feature_id}", "OGC API - Features", "The methods you may use on a feature (Allow)", &[], None, NONE),
     op("GET", "/ogc/collections/{collection_id}/items/{feature_id}", "OGC API - Features", "One feature, with its version as ETag", &["f", "crs"], None, GEOJSON),
     op("PUT", "/ogc/collections/{collection_id}/items/{feature_id}", "OGC API - Features", "Replace a feature (If-Match: its ETag, optional)", &[], FEATURE, NONE),
     op("PATCH", "/ogc/collections/{collection_id}/items/{feature_id}", "OGC API - Features", "Update some properties or the geometry (JSON merge patch)", &[], Some("application/merge-patch+json"), NONE),
