@@ -861,7 +861,8 @@ async fn writes_keep_scope_and_versions_and_show_in_tiles_and_rest() {
     let (status, _, _) = send(client().post(&items).body("{not json"), &f.worker, "en").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    // Facilities and hazards: cadres and admins of the area edit them.
+    // Facilities: cadres and admins of the area edit them; hazards: leaders and admins, as
+    // /api/hazards lets them.
     let facilities = format!("{}/ogc/collections/facilities/items", f.base);
     let shelter = json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [114.306, 30.612]},
                          "properties": {"kind": "shelter", "name": "花山小学避难点", "capacity": 200}});
@@ -895,8 +896,28 @@ async fn writes_keep_scope_and_versions_and_show_in_tiles_and_rest() {
         .contains("Valid: low, medium, high"));
     let mut flood = flood;
     flood["properties"]["severity"] = json!("high");
-    let (status, _, _) = send(client().post(&hazards).json(&flood), &f.admin, "en").await;
+    let (status, _, _) = send(client().post(&hazards).json(&flood), &f.cadre, "en").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, headers, _) = send(client().post(&hazards).json(&flood), &f.leader, "en").await;
     assert_eq!(status, StatusCode::CREATED);
+    let hazard: i64 = headers["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The hazard's own history says who wrote it, and it starts open.
+    let (by, status): (String, String) = sqlx::query_as(
+        "SELECT u.username, h.status FROM hazard_history h JOIN users u ON u.id = h.changed_by \
+         WHERE h.hazard_id = $1 AND h.version = 1",
+    )
+    .bind(hazard)
+    .fetch_one(f._db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!((by.as_str(), status.as_str()), ("leader", "open"));
     let (_, _, all) = get(&f, None, "/ogc/collections/hazards/items?severity=high").await;
     assert_eq!(all["numberMatched"], 2);
     let (status, _, _) = send(

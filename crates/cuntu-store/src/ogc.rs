@@ -96,6 +96,8 @@ pub struct Collection {
     pub personal: bool,
     /// Whether Part 4 writes are accepted.
     pub editable: bool,
+    /// The column that records who wrote a row last (for the layer's own history).
+    editor_column: Option<&'static str>,
 }
 
 impl Collection {
@@ -153,6 +155,7 @@ const fn area(
         temporal: true,
         personal: false,
         editable: false,
+        editor_column: None,
     }
 }
 
@@ -223,6 +226,7 @@ pub const COLLECTIONS: &[Collection] = &[
         temporal: true,
         personal: true,
         editable: true,
+        editor_column: None,
     },
     Collection {
         id: "facilities",
@@ -242,6 +246,7 @@ pub const COLLECTIONS: &[Collection] = &[
         temporal: true,
         personal: false,
         editable: true,
+        editor_column: None,
     },
     Collection {
         id: "hazards",
@@ -254,6 +259,7 @@ pub const COLLECTIONS: &[Collection] = &[
         columns: &[
             col("kind", Text),
             col("severity", Text),
+            col("status", Text),
             col("name", Text),
             col("rule", Text),
             read_only("version", Integer),
@@ -263,6 +269,7 @@ pub const COLLECTIONS: &[Collection] = &[
         temporal: true,
         personal: false,
         editable: true,
+        editor_column: Some("updated_by"),
     },
     Collection {
         id: "roads",
@@ -276,6 +283,7 @@ pub const COLLECTIONS: &[Collection] = &[
         temporal: false,
         personal: false,
         editable: false,
+        editor_column: None,
     },
     Collection {
         id: "waterways",
@@ -289,6 +297,7 @@ pub const COLLECTIONS: &[Collection] = &[
         temporal: false,
         personal: false,
         editable: false,
+        editor_column: None,
     },
 ];
 
@@ -733,6 +742,8 @@ pub enum FieldValue {
 pub struct FeatureWrite {
     pub geometry: Option<String>,
     pub fields: Vec<(&'static Column, FieldValue)>,
+    /// The user writing, recorded where the layer keeps who changed it.
+    pub editor: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -838,9 +849,17 @@ impl Store {
             qb.push(column.name);
             qb.push(", ");
         }
+        if let Some(column) = c.editor_column {
+            qb.push(column);
+            qb.push(", ");
+        }
         qb.push("geom) VALUES (");
         for (_, value) in &write.fields {
             push_value(&mut qb, value);
+            qb.push(", ");
+        }
+        if c.editor_column.is_some() {
+            qb.push_bind(write.editor);
             qb.push(", ");
         }
         qb.push(GEOMETRY_FROM_GEOJSON);
@@ -907,6 +926,10 @@ impl Store {
         for (column, value) in &write.fields {
             qb.push(format!(", {} = ", column.name));
             push_value(&mut qb, value);
+        }
+        if let Some(column) = c.editor_column {
+            qb.push(format!(", {column} = "));
+            qb.push_bind(write.editor);
         }
         if let Some(geometry) = &write.geometry {
             qb.push(", geom = ");

@@ -840,7 +840,8 @@ async fn create(
         phone: false,
         id_card: false,
     };
-    let write = write::feature_write(c, &value, write::Mode::Replace, &unmasked)?;
+    let mut write = write::feature_write(c, &value, write::Mode::Replace, &unmasked)?;
+    write.editor = viewer.account.as_ref().map(|a| a.id);
     let outcome = state.store.ogc_create(c, &write, &roots).await?;
     let WriteOutcome::Written { id, version } = outcome else {
         return Err(ApiError::Forbidden);
@@ -911,7 +912,8 @@ async fn put_or_patch(
     content_crs_is_crs84(&headers)?;
     let value = json_body(&body)?;
     let masked = masked_fields(&state, c, &viewer, id).await?;
-    let write = write::feature_write(c, &value, mode, &masked)?;
+    let mut write = write::feature_write(c, &value, mode, &masked)?;
+    write.editor = viewer.account.as_ref().map(|a| a.id);
     let result = state
         .store
         .ogc_update(c, id, expected, &write, &roots)

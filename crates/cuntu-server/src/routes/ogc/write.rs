@@ -25,14 +25,16 @@ fn rule(zh: impl Into<String>, en: impl Into<String>) -> ApiError {
 
 /// The areas below which the caller may write features of `collection`: grid workers,
 /// village cadres and township admins edit households in their areas; cadres and admins
-/// edit facilities and hazards. Leaders and departments read.
+/// facilities; leaders and township admins hazards, as `/api/hazards` lets them.
+/// Departments read.
 pub fn editor_roots(collection: &Collection, assignments: &[Assignment]) -> Vec<i64> {
     let mut roots: Vec<i64> = assignments
         .iter()
-        .filter(|a| match a.role {
-            Role::TownshipAdmin | Role::VillageCadre => true,
-            Role::GridWorker => collection.personal,
-            Role::Leader | Role::Department => false,
+        .filter(|a| match (collection.id, a.role) {
+            ("hazards", role) => matches!(role, Role::TownshipAdmin | Role::Leader),
+            (_, Role::TownshipAdmin | Role::VillageCadre) => true,
+            (_, Role::GridWorker) => collection.personal,
+            (_, Role::Leader | Role::Department) => false,
         })
         .map(|a| a.area_id)
         .collect();
@@ -125,6 +127,7 @@ fn vocabulary_check(collection: &Collection, column: &Column, value: &str) -> Re
         ("facilities", "kind") => FacilityKind::ALL.iter().map(|k| k.code()).collect(),
         ("hazards", "kind") => HazardKind::ALL.iter().map(|k| k.code()).collect(),
         ("hazards", "severity") => Severity::ALL.iter().map(|k| k.code()).collect(),
+        ("hazards", "status") => vec!["open", "closed"],
         ("households", "tags") => KeyPopulation::ALL.iter().map(|k| k.code()).collect(),
         _ => return Ok(()),
     };
@@ -149,8 +152,19 @@ fn vocabulary_check(collection: &Collection, column: &Column, value: &str) -> Re
 fn required(collection: &Collection, column: &Column) -> bool {
     matches!(
         (collection.id, column.name),
-        ("facilities", "kind") | ("hazards", "kind") | ("hazards", "severity")
+        ("facilities", "kind")
+            | ("hazards", "kind")
+            | ("hazards", "severity")
+            | ("hazards", "status")
     )
+}
+
+/// What a replace writes for a column it was not given, when that is not empty.
+fn default_of(collection: &Collection, column: &Column) -> Option<FieldValue> {
+    match (collection.id, column.name) {
+        ("hazards", "status") => Some(FieldValue::Text(Some("open".into()))),
+        _ => None,
+    }
 }
 
 fn type_error(column: &Column, zh_type: &str, en_type: &str) -> ApiError {
@@ -321,6 +335,10 @@ pub fn feature_write(
             Some(Value::String(s)) if is_masked && s.contains('*') => continue,
             Some(value) => fields.push((column, field_value(collection, column, value)?)),
             None if mode == Mode::Replace => {
+                if let Some(default) = default_of(collection, column) {
+                    fields.push((column, default));
+                    continue;
+                }
                 if required(collection, column) {
                     return Err(rule(
                         format!("属性 {} 不能为空", column.name),
@@ -336,7 +354,11 @@ pub fn feature_write(
             None => {}
         }
     }
-    Ok(FeatureWrite { geometry, fields })
+    Ok(FeatureWrite {
+        geometry,
+        fields,
+        editor: None,
+    })
 }
 
 #[cfg(test)]
@@ -396,7 +418,7 @@ mod tests {
     }
 
     #[test]
-    fn only_editors_of_an_area_write_and_workers_only_households() {
+    fn each_layer_has_its_editors() {
         let households = collection("households").unwrap();
         let hazards = collection("hazards").unwrap();
         let worker = [Assignment {
@@ -410,7 +432,18 @@ mod tests {
             grants: vec![],
         }];
         assert_eq!(editor_roots(households, &worker), vec![7]);
+        assert_eq!(editor_roots(hazards, &leader), vec![1]);
         assert!(editor_roots(hazards, &worker).is_empty());
         assert!(editor_roots(households, &leader).is_empty());
+        let cadre = [Assignment {
+            role: Role::VillageCadre,
+            area_id: 3,
+            grants: vec![],
+        }];
+        assert!(editor_roots(hazards, &cadre).is_empty());
+        assert_eq!(
+            editor_roots(collection("facilities").unwrap(), &cadre),
+            vec![3]
+        );
     }
 }
