@@ -12,6 +12,7 @@ pub mod error;
 pub mod exposure;
 pub mod feature;
 pub mod gridding;
+pub mod incident;
 pub mod index;
 pub mod layers;
 pub mod metric;
