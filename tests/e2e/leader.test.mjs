@@ -225,6 +225,17 @@ for (const [name, opts] of [['phone', PHONE], ['desktop', DESKTOP]]) {
       assert.ok(hh.replace(/[,\s]/g, '').includes(String(dash.households)), `dashboard households ${dash.households} in "${hh}"`);
       await settle(page);
       await shot(page, `leader-${name}-dashboard.png`);
+      if (name === 'desktop') {
+        // A bar of the chart is a way onto the map: the flood bar selects every flood zone.
+        await page.evaluate(() => window.__cuntuLeader.select([]));
+        const bars = await page.evaluate(() => window.__cuntuLeader.chartBars('chart-hazards'));
+        const flood = bars.find((b) => b.key === 'flood');
+        assert.ok(flood, `a flood bar among ${JSON.stringify(bars)}`);
+        await page.mouse.click(flood.x, flood.y);
+        const ids = await page.evaluate(() => window.__cuntuLeader.hazards().features.filter((f) => f.properties.kind === 'flood' && f.properties.status === 'open').map((f) => f.properties.id));
+        await page.waitForSelector(`body[data-exposure-ready="${ids.join(',')}"]`, { state: 'attached', timeout: READY_TIMEOUT });
+        await openTab(page, 'dashboard');
+      }
 
       // Print the map as a PDF (A4 landscape), render it with pdftoppm and look at it.
       await openTab(page, 'print');

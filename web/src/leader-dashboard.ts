@@ -131,6 +131,7 @@ export function renderDashboard(box: HTMLElement, d: Dashboard, act: DashboardAc
   // Hazards by kind: a click selects every hazard of that kind and zooms to them.
   const kinds = HAZARD_KINDS.filter((k) => (d.hazards.by_kind[k] ?? 0) > 0 || k in d.hazards.by_kind);
   const k1 = chartBox('chart-hazards', 'leader.dash.byKind', 40 + kinds.length * 30);
+  k1.canvas.dataset.keys = JSON.stringify(kinds);
   box.append(k1.box);
   charts.push(
     barChart(
@@ -181,6 +182,19 @@ export function renderDashboard(box: HTMLElement, d: Dashboard, act: DashboardAc
       (i) => act.keyPopulation(tags[i]),
     ),
   );
+}
+
+/** Where each bar of a chart is on the page, by its key (a test hook: the bars are drawn on a canvas). */
+export function barCentres(canvas: HTMLCanvasElement | null): Array<{ key: string; x: number; y: number }> {
+  const chart = canvas ? Chart.getChart(canvas) : undefined;
+  if (!canvas || !chart) return [];
+  const keys = JSON.parse(canvas.dataset.keys ?? '[]') as string[];
+  const r = canvas.getBoundingClientRect();
+  return chart.getDatasetMeta(0).data.map((e, i) => {
+    const p = e.getProps(['x', 'y', 'base'], true) as { x: number; y: number; base: number };
+    // A horizontal bar runs from base to x: its middle.
+    return { key: keys[i], x: r.left + (p.x + p.base) / 2, y: r.top + p.y };
+  });
 }
 
 export function destroyCharts(): void {

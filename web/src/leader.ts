@@ -55,7 +55,7 @@ import {
   type ShelterRoute,
   type ZoneProps,
 } from './leader-api';
-import { destroyCharts, KIND_COLORS, renderDashboard, SEVERITY_COLORS } from './leader-dashboard';
+import { barCentres, destroyCharts, KIND_COLORS, renderDashboard, SEVERITY_COLORS } from './leader-dashboard';
 import { canvasBlob, composePage, download, pdfBlob, type LegendItem, type Orientation, type Paper } from './leader-print';
 
 declare global {
@@ -71,6 +71,7 @@ declare global {
       zones: () => FeatureCollection<Polygon | MultiPolygon, ZoneProps> | null;
       select: (ids: number[]) => Promise<void>;
       selectKind: (kind: string) => Promise<void>;
+      chartBars: (testid: string) => Array<{ key: string; x: number; y: number }>;
     };
   }
 }
@@ -1609,6 +1610,7 @@ export async function startLeader(): Promise<void> {
     zones: () => state.zones,
     select: (ids) => select(ids, null, true),
     selectKind: (k) => selectKind(k),
+    chartBars: (testid) => barCentres(document.querySelector<HTMLCanvasElement>(`canvas[data-testid="${testid}"]`)),
   };
 
   const me = await fetchMe();
