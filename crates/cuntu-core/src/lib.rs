@@ -13,6 +13,7 @@ pub mod exposure;
 pub mod feature;
 pub mod gridding;
 pub mod incident;
+pub mod import;
 pub mod index;
 pub mod layers;
 pub mod metric;

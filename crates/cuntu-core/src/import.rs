@@ -1,0 +1,876 @@
+//! The pure half of importing a file: which source field feeds which stored field, and
+//! whether one source row can be stored, with every problem named by its row number.
+//!
+//! Reading the file (GDAL) and writing the rows (PostGIS) live elsewhere; what is here is
+//! what a dry run shows a cadre before anything is written.
+
+use std::collections::BTreeMap;
+
+use geo::{Coord, Geometry, Point, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::coords;
+
+/// The layers a file may be imported into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportLayer {
+    Households,
+    Facilities,
+    Hazards,
+    Roads,
+    Areas,
+}
+
+impl ImportLayer {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "households" => Self::Households,
+            "facilities" => Self::Facilities,
+            "hazards" => Self::Hazards,
+            "roads" => Self::Roads,
+            "areas" => Self::Areas,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Households => "households",
+            Self::Facilities => "facilities",
+            Self::Hazards => "hazards",
+            Self::Roads => "roads",
+            Self::Areas => "areas",
+        }
+    }
+
+    /// The stored fields a source field can feed, each with the names (Chinese and English,
+    /// compared without case, spaces, `_` or `-`) that propose it. Shapefile cuts names to
+    /// ten characters, so the cut forms are listed too (`house_numb`).
+    pub fn targets(self) -> &'static [(&'static str, &'static [&'static str])] {
+        match self {
+            Self::Households => &[
+                (
+                    "head_name",
+                    &[
+                        "head_name",
+                        "headname",
+                        "head",
+                        "name",
+                        "户主",
+                        "户主姓名",
+                        "姓名",
+                        "户主名",
+                        "householder",
+                    ],
+                ),
+                (
+                    "house_number",
+                    &[
+                        "house_number",
+                        "house_numb",
+                        "housenumber",
+                        "houseno",
+                        "number",
+                        "门牌号",
+                        "门牌",
+                        "门牌号码",
+                        "addr_housenumber",
+                    ],
+                ),
+                (
+                    "members",
+                    &[
+                        "members",
+                        "member",
+                        "persons",
+                        "population",
+                        "people",
+                        "人口",
+                        "人数",
+                        "家庭人口",
+                        "户人口",
+                    ],
+                ),
+                (
+                    "phone",
+                    &[
+                        "phone",
+                        "tel",
+                        "telephone",
+                        "mobile",
+                        "电话",
+                        "手机",
+                        "联系电话",
+                        "手机号",
+                    ],
+                ),
+                (
+                    "id_card",
+                    &[
+                        "id_card",
+                        "idcard",
+                        "id_number",
+                        "身份证",
+                        "身份证号",
+                        "身份证号码",
+                    ],
+                ),
+                ("address", &["address", "addr", "地址", "住址", "家庭住址"]),
+                (
+                    "tags",
+                    &["tags", "tag", "标签", "人群标签", "类别", "重点人群"],
+                ),
+                ("lon", &["lon", "lng", "long", "longitude", "x", "经度"]),
+                ("lat", &["lat", "latitude", "y", "纬度"]),
+            ],
+            Self::Facilities => &[
+                (
+                    "kind",
+                    &["kind", "type", "category", "类型", "设施类型", "类别"],
+                ),
+                ("name", &["name", "名称", "设施名称"]),
+                ("capacity", &["capacity", "容量", "容纳人数"]),
+                ("lon", &["lon", "lng", "long", "longitude", "x", "经度"]),
+                ("lat", &["lat", "latitude", "y", "纬度"]),
+            ],
+            Self::Hazards => &[
+                ("kind", &["kind", "type", "类型", "隐患类型"]),
+                ("severity", &["severity", "level", "等级", "风险等级"]),
+                ("name", &["name", "名称"]),
+            ],
+            Self::Roads => &[
+                ("class", &["class", "highway", "type", "等级", "道路等级"]),
+                ("name", &["name", "名称", "路名"]),
+            ],
+            Self::Areas => &[
+                ("code", &["code", "区划代码", "代码", "编码"]),
+                ("name", &["name", "名称"]),
+            ],
+        }
+    }
+}
+
+/// Target field → source field. Saved as JSON by `--mapping` so the real run uses exactly
+/// what the dry run showed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mapping {
+    pub layer: Option<ImportLayer>,
+    pub fields: BTreeMap<String, String>,
+}
+
+fn normalise_name(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-' && *c != ':')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Proposes a mapping from the source's field names: each stored field takes the first
+/// source field whose name is one of its known names; a source field feeds one target.
+pub fn propose_mapping(layer: ImportLayer, source_fields: &[String]) -> Mapping {
+    let mut fields = BTreeMap::new();
+    let mut used = vec![false; source_fields.len()];
+    for (target, names) in layer.targets() {
+        let wanted: Vec<String> = names.iter().map(|n| normalise_name(n)).collect();
+        // The order of the known names is their preference: `户主` before `姓名`.
+        let found = wanted.iter().find_map(|w| {
+            source_fields
+                .iter()
+                .enumerate()
+                .find(|(i, f)| !used[*i] && normalise_name(f) == *w)
+                .map(|(i, _)| i)
+        });
+        if let Some(i) = found {
+            used[i] = true;
+            fields.insert((*target).to_string(), source_fields[i].clone());
+        }
+    }
+    Mapping {
+        layer: Some(layer),
+        fields,
+    }
+}
+
+/// Checks a mapping against the layer and the source's fields.
+pub fn check_mapping(
+    layer: ImportLayer,
+    mapping: &Mapping,
+    source_fields: &[String],
+) -> Result<(), Problem> {
+    for (target, source) in &mapping.fields {
+        if !layer.targets().iter().any(|(t, _)| t == target) {
+            return Err(Problem::file(
+                format!("映射中的字段 {target} 不属于图层 {}", layer.as_str()),
+                format!(
+                    "the mapping names {target}, which layer {} does not have",
+                    layer.as_str()
+                ),
+            ));
+        }
+        if !source_fields.iter().any(|f| f == source) {
+            return Err(Problem::file(
+                format!("文件中没有映射所指的字段“{source}”（{target}）"),
+                format!("the file has no field '{source}' that the mapping names for {target}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How the coordinates of the source are offset from WGS84, when they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Offset {
+    /// GCJ-02 (火星坐标, Amap/Tencent/most phone apps).
+    Gcj02,
+    /// BD-09 (Baidu).
+    Bd09,
+}
+
+impl Offset {
+    /// The conversion as the import report names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Gcj02 => "GCJ-02 → WGS84 (EPSG:4326), inverse GCJ-02 offset, 3 fixed-point iterations (< 1e-5 m)",
+            Self::Bd09 => "BD-09 → GCJ-02 → WGS84 (EPSG:4326), Baidu inverse then GCJ-02 inverse",
+        }
+    }
+
+    fn to_wgs84(self, c: Coord<f64>) -> Coord<f64> {
+        match self {
+            Self::Gcj02 => coords::gcj02_to_wgs84(c),
+            Self::Bd09 => coords::bd09_to_wgs84(c),
+        }
+    }
+}
+
+/// The `--crs` of the command: an EPSG code for GDAL, or an offset China uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceCrs {
+    Epsg(u32),
+    Offset(Offset),
+}
+
+impl SourceCrs {
+    /// `EPSG:4547`, `4547`, `gcj02`, `GCJ-02`, `bd09`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let n = normalise_name(s);
+        match n.as_str() {
+            "gcj02" | "gcj" | "火星坐标" => return Some(Self::Offset(Offset::Gcj02)),
+            "bd09" | "bd09ll" | "baidu" | "百度坐标" => {
+                return Some(Self::Offset(Offset::Bd09))
+            }
+            _ => {}
+        }
+        let digits = n.strip_prefix("epsg").unwrap_or(&n);
+        digits.parse().ok().map(Self::Epsg)
+    }
+}
+
+/// Converts a geometry from an offset CRS to WGS84, vertex by vertex.
+pub fn from_offset(geometry: &Geometry<f64>, offset: Offset) -> Geometry<f64> {
+    use geo::MapCoords;
+    geometry.map_coords(|c| offset.to_wgs84(c))
+}
+
+/// One problem of the source, with its 1-based row number (0: the file as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub row: usize,
+    pub field: Option<String>,
+    pub zh: String,
+    pub en: String,
+}
+
+impl Problem {
+    pub fn file(zh: String, en: String) -> Self {
+        Problem {
+            row: 0,
+            field: None,
+            zh,
+            en,
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.row > 0 {
+            write!(f, "第 {} 行 / row {}", self.row, self.row)?;
+        } else {
+            write!(f, "文件 / file")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, " [{field}]")?;
+        }
+        write!(f, ": {} / {}", self.zh, self.en)
+    }
+}
+
+/// A household as it would be stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HouseholdRow {
+    pub lon: f64,
+    pub lat: f64,
+    pub house_number: Option<String>,
+    pub address: Option<String>,
+    pub head_name: Option<String>,
+    pub members: Option<i16>,
+    pub phone: Option<String>,
+    pub id_card: Option<String>,
+    pub tags: Vec<String>,
+    pub key: Option<String>,
+}
+
+/// A facility as it would be stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FacilityRow {
+    pub lon: f64,
+    pub lat: f64,
+    pub kind: String,
+    pub name: Option<String>,
+    pub capacity: Option<i32>,
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum StagedRow {
+    Household(HouseholdRow),
+    Facility(FacilityRow),
+}
+
+/// The key-population tags the households table accepts, with the words rosters use.
+const TAGS: &[(&str, &[&str])] = &[
+    (
+        "elderly_alone",
+        &["独居老人", "独居", "空巢老人", "elderly alone"],
+    ),
+    ("disabled", &["残疾", "残疾人", "残障"]),
+    ("low_income", &["低保", "低保户", "low income"]),
+    (
+        "extreme_hardship",
+        &["特困", "特困户", "特困人员", "五保", "五保户"],
+    ),
+    (
+        "left_behind_child",
+        &["留守儿童", "留守", "left behind child"],
+    ),
+    ("child_in_difficulty", &["困境儿童", "child in difficulty"]),
+];
+
+/// `低保` → `low_income`; the stored names pass through; anything else is unknown.
+pub fn normalise_tag(s: &str) -> Option<&'static str> {
+    let t = s.trim();
+    TAGS.iter()
+        .find(|(code, words)| *code == t || words.iter().any(|w| w.eq_ignore_ascii_case(t)))
+        .map(|(code, _)| *code)
+}
+
+const FACILITY_KINDS: &[(&str, &[&str])] = &[
+    (
+        "service_centre",
+        &["党群服务中心", "便民服务中心", "服务中心"],
+    ),
+    (
+        "clinic",
+        &["卫生室", "卫生院", "诊所", "医院", "hospital", "doctors"],
+    ),
+    (
+        "school",
+        &["学校", "小学", "中学", "幼儿园", "kindergarten"],
+    ),
+    ("shelter", &["避难场所", "避难所", "安置点", "应急避难场所"]),
+    ("fire_station", &["消防站", "微型消防站"]),
+    ("canteen", &["食堂", "老年食堂", "幸福食堂"]),
+    ("toilet", &["厕所", "公厕", "toilets"]),
+    ("camera", &["摄像头", "监控", "雪亮工程"]),
+    ("police", &["警务室", "派出所"]),
+];
+
+fn normalise_facility_kind(s: &str) -> Option<&'static str> {
+    let t = s.trim();
+    FACILITY_KINDS
+        .iter()
+        .find(|(code, words)| *code == t || words.iter().any(|w| w.eq_ignore_ascii_case(t)))
+        .map(|(code, _)| *code)
+}
+
+/// One source row: its field values (by source field name) and its geometry, already in
+/// WGS84 lon/lat unless `offset` says it is GCJ-02/BD-09.
+pub struct SourceRow<'a> {
+    /// 1-based, as a spreadsheet shows it.
+    pub row: usize,
+    pub values: &'a BTreeMap<String, String>,
+    pub geometry: Option<&'a Geometry<f64>>,
+}
+
+/// Turns one source row into the row that would be stored, or every problem it has.
+pub fn stage_row(
+    layer: ImportLayer,
+    mapping: &Mapping,
+    source: &SourceRow<'_>,
+    offset: Option<Offset>,
+    key_field: Option<&str>,
+) -> Result<StagedRow, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let row = source.row;
+    let problem = |field: &str, zh: String, en: String| Problem {
+        row,
+        field: Some(field.to_string()),
+        zh,
+        en,
+    };
+    let value = |target: &str| -> Option<String> {
+        let source_field = mapping.fields.get(target)?;
+        let v = source.values.get(source_field)?.trim();
+        (!v.is_empty()).then(|| v.to_string())
+    };
+    let key = match key_field {
+        Some(k) => match source
+            .values
+            .get(k)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        {
+            Some(v) => Some(v.to_string()),
+            None => {
+                problems.push(problem(
+                    k,
+                    format!("键字段“{k}”为空，无法按键更新"),
+                    format!("the key field '{k}' is empty, so the row cannot be matched"),
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let point = match point_of(source.geometry, value("lon"), value("lat")) {
+        Ok(p) => {
+            let p = match offset {
+                Some(o) => Point(o.to_wgs84(p.0)),
+                None => p,
+            };
+            if let Err(e) = check_lon_lat(p.0) {
+                problems.push(Problem { row, ..e });
+                None
+            } else {
+                Some(p)
+            }
+        }
+        Err((zh, en)) => {
+            problems.push(problem("geometry", zh, en));
+            None
+        }
+    };
+    let staged = match layer {
+        ImportLayer::Households => {
+            let members = value("members").and_then(|m| match parse_count(&m) {
+                Some(n) if (0..=100).contains(&n) => Some(n as i16),
+                _ => {
+                    problems.push(problem(
+                        "members",
+                        format!("人口“{m}”不是 0 到 100 之间的整数"),
+                        format!("members '{m}' is not a whole number from 0 to 100"),
+                    ));
+                    None
+                }
+            });
+            let mut tags = Vec::new();
+            for t in value("tags")
+                .unwrap_or_default()
+                .split([',', '，', ';', '；', '、', '|', ' '])
+                .filter(|t| !t.trim().is_empty())
+            {
+                match normalise_tag(t) {
+                    Some(code) if !tags.iter().any(|x| x == code) => tags.push(code.to_string()),
+                    Some(_) => {}
+                    None => problems.push(problem(
+                        "tags",
+                        format!("未知标签“{t}”（可用：独居老人、残疾、低保、特困、留守儿童、困境儿童）"),
+                        format!("unknown tag '{t}' (known: elderly_alone, disabled, low_income, extreme_hardship, left_behind_child, child_in_difficulty)"),
+                    )),
+                }
+            }
+            point.map(|p| {
+                StagedRow::Household(HouseholdRow {
+                    lon: p.x(),
+                    lat: p.y(),
+                    house_number: value("house_number"),
+                    address: value("address"),
+                    head_name: value("head_name"),
+                    members,
+                    phone: value("phone"),
+                    id_card: value("id_card"),
+                    tags,
+                    key: key.clone(),
+                })
+            })
+        }
+        ImportLayer::Facilities => {
+            let kind = match value("kind") {
+                Some(k) => match normalise_facility_kind(&k) {
+                    Some(code) => Some(code.to_string()),
+                    None => {
+                        problems.push(problem(
+                            "kind",
+                            format!("未知设施类型“{k}”"),
+                            format!("unknown facility kind '{k}' (known: service_centre, clinic, school, shelter, fire_station, canteen, toilet, camera, police)"),
+                        ));
+                        None
+                    }
+                },
+                None => {
+                    problems.push(problem(
+                        "kind",
+                        "缺少设施类型".to_string(),
+                        "the facility kind is missing".to_string(),
+                    ));
+                    None
+                }
+            };
+            let capacity = value("capacity").and_then(|c| match parse_count(&c) {
+                Some(n) if n >= 0 => i32::try_from(n).ok(),
+                _ => {
+                    problems.push(problem(
+                        "capacity",
+                        format!("容量“{c}”不是非负整数"),
+                        format!("capacity '{c}' is not a whole number of 0 or more"),
+                    ));
+                    None
+                }
+            });
+            match (point, kind) {
+                (Some(p), Some(kind)) => Some(StagedRow::Facility(FacilityRow {
+                    lon: p.x(),
+                    lat: p.y(),
+                    kind,
+                    name: value("name"),
+                    capacity,
+                    key: key.clone(),
+                })),
+                _ => None,
+            }
+        }
+        other => {
+            problems.push(Problem::file(
+                format!("暂不支持导入图层 {}", other.as_str()),
+                format!(
+                    "importing into layer {} is not supported yet",
+                    other.as_str()
+                ),
+            ));
+            None
+        }
+    };
+    match staged {
+        Some(s) if problems.is_empty() => Ok(s),
+        _ => Err(problems),
+    }
+}
+
+/// `3`, `3.0`, `3人` → 3.
+fn parse_count(s: &str) -> Option<i64> {
+    let t = s.trim().trim_end_matches(['人', '口', '户']);
+    if let Ok(n) = t.parse::<i64>() {
+        return Some(n);
+    }
+    let f: f64 = t.parse().ok()?;
+    (f.fract() == 0.0 && f.abs() < 1e9).then_some(f as i64)
+}
+
+fn point_of(
+    geometry: Option<&Geometry<f64>>,
+    lon: Option<String>,
+    lat: Option<String>,
+) -> Result<Point<f64>, (String, String)> {
+    match geometry {
+        Some(Geometry::Point(p)) => Ok(*p),
+        Some(Geometry::MultiPoint(mp)) if mp.0.len() == 1 => Ok(mp.0[0]),
+        Some(other) => Err((
+            format!("几何应为点，实为{}", geometry_name(other)),
+            format!(
+                "the geometry should be a point, not a {}",
+                geometry_name(other)
+            ),
+        )),
+        None => match (lon, lat) {
+            (Some(x), Some(y)) => match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) => Ok(Point::new(x, y)),
+                _ => Err((
+                    format!("经纬度“{x}, {y}”不是数字"),
+                    format!("longitude/latitude '{x}, {y}' are not numbers"),
+                )),
+            },
+            _ => Err((
+                "没有几何，也没有经度/纬度".to_string(),
+                "no geometry and no longitude/latitude".to_string(),
+            )),
+        },
+    }
+}
+
+fn geometry_name(g: &Geometry<f64>) -> &'static str {
+    match g {
+        Geometry::Point(_) => "Point",
+        Geometry::Line(_) | Geometry::LineString(_) => "LineString",
+        Geometry::Polygon(_) => "Polygon",
+        Geometry::MultiPoint(_) => "MultiPoint",
+        Geometry::MultiLineString(_) => "MultiLineString",
+        Geometry::MultiPolygon(_) => "MultiPolygon",
+        Geometry::GeometryCollection(_) => "GeometryCollection",
+        Geometry::Rect(_) => "Rect",
+        Geometry::Triangle(_) => "Triangle",
+    }
+}
+
+fn check_lon_lat(c: Coord<f64>) -> Result<(), Problem> {
+    if !(c.x.is_finite() && c.y.is_finite() && (-180.0..=180.0).contains(&c.x))
+        || !(-90.0..=90.0).contains(&c.y)
+    {
+        return Err(Problem {
+            row: 0,
+            field: Some("geometry".into()),
+            zh: format!(
+                "坐标 ({}, {}) 超出经纬度范围：是否用错了坐标系（--crs）？",
+                c.x, c.y
+            ),
+            en: format!(
+                "coordinate ({}, {}) is outside longitude/latitude: is the CRS (--crs) right?",
+                c.x, c.y
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Problems of a geometry that PostGIS would store but the map cannot use: out-of-range
+/// coordinates and invalid polygons (self-intersection, rings crossing).
+pub fn geometry_problems(row: usize, g: &Geometry<f64>) -> Vec<Problem> {
+    use geo::CoordsIter;
+    let mut out = Vec::new();
+    if let Some(c) = g.coords_iter().find(|c| check_lon_lat(*c).is_err()) {
+        if let Err(p) = check_lon_lat(c) {
+            out.push(Problem { row, ..p });
+        }
+    }
+    if matches!(g, Geometry::Polygon(_) | Geometry::MultiPolygon(_)) && !g.is_valid() {
+        let why = g
+            .check_validation()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        out.push(Problem {
+            row,
+            field: Some("geometry".into()),
+            zh: format!("多边形无效（自相交或环交叉）：{why}"),
+            en: format!("invalid polygon (self-intersecting or crossing rings): {why}"),
+        });
+    }
+    out
+}
+
+/// Rows whose key another row already used: a key names one household.
+pub fn duplicate_keys<'a>(keys: impl Iterator<Item = (usize, &'a str)>) -> Vec<Problem> {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (row, key) in keys {
+        if let Some(first) = seen.insert(key, row) {
+            out.push(Problem {
+                row,
+                field: Some("key".into()),
+                zh: format!("键“{key}”与第 {first} 行重复"),
+                en: format!("key '{key}' repeats row {first}"),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::polygon;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn chinese_and_english_names_are_proposed() {
+        let m = propose_mapping(
+            ImportLayer::Households,
+            &names(&[
+                "户主",
+                "门牌号",
+                "人口",
+                "联系电话",
+                "身份证号",
+                "经度",
+                "纬度",
+                "地址",
+                "标签",
+            ]),
+        );
+        assert_eq!(m.fields["head_name"], "户主");
+        assert_eq!(m.fields["house_number"], "门牌号");
+        assert_eq!(m.fields["members"], "人口");
+        assert_eq!(m.fields["phone"], "联系电话");
+        assert_eq!(m.fields["id_card"], "身份证号");
+        assert_eq!(m.fields["lon"], "经度");
+        assert_eq!(m.fields["lat"], "纬度");
+        assert_eq!(m.fields["address"], "地址");
+        assert_eq!(m.fields["tags"], "标签");
+        let m = propose_mapping(
+            ImportLayer::Households,
+            &names(&["Head_Name", "house_numb", "Members", "PHONE", "other"]),
+        );
+        assert_eq!(m.fields["head_name"], "Head_Name");
+        assert_eq!(m.fields["house_number"], "house_numb");
+        assert_eq!(m.fields["members"], "Members");
+        assert_eq!(m.fields["phone"], "PHONE");
+        assert_eq!(m.fields.len(), 4);
+    }
+
+    #[test]
+    fn a_mapping_naming_a_missing_field_is_refused() {
+        let mut m = Mapping::default();
+        m.fields.insert("phone".into(), "手机".into());
+        let e = check_mapping(ImportLayer::Households, &m, &names(&["电话"])).unwrap_err();
+        assert!(e.zh.contains("手机") && e.en.contains("no field"));
+    }
+
+    #[test]
+    fn crs_options_parse() {
+        assert_eq!(SourceCrs::parse("EPSG:4547"), Some(SourceCrs::Epsg(4547)));
+        assert_eq!(SourceCrs::parse("4490"), Some(SourceCrs::Epsg(4490)));
+        assert_eq!(
+            SourceCrs::parse("GCJ-02"),
+            Some(SourceCrs::Offset(Offset::Gcj02))
+        );
+        assert_eq!(
+            SourceCrs::parse("bd09"),
+            Some(SourceCrs::Offset(Offset::Bd09))
+        );
+        assert_eq!(SourceCrs::parse("mars"), None);
+    }
+
+    fn row(values: &[(&str, &str)]) -> BTreeMap<String, String> {
+        values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_roster_row_is_staged_with_its_tags_normalised() {
+        let fields = names(&["户主", "人口", "标签", "经度", "纬度", "编号"]);
+        let m = propose_mapping(ImportLayer::Households, &fields);
+        let v = row(&[
+            ("户主", "王建国"),
+            ("人口", "3"),
+            ("标签", "低保、独居老人"),
+            ("经度", "114.5"),
+            ("纬度", "37.9"),
+            ("编号", "H-1"),
+        ]);
+        let s = stage_row(
+            ImportLayer::Households,
+            &m,
+            &SourceRow {
+                row: 2,
+                values: &v,
+                geometry: None,
+            },
+            None,
+            Some("编号"),
+        )
+        .unwrap();
+        let StagedRow::Household(h) = s else {
+            panic!("a household")
+        };
+        assert_eq!(h.head_name.as_deref(), Some("王建国"));
+        assert_eq!(h.members, Some(3));
+        assert_eq!(h.tags, vec!["low_income", "elderly_alone"]);
+        assert_eq!((h.lon, h.lat), (114.5, 37.9));
+        assert_eq!(h.key.as_deref(), Some("H-1"));
+    }
+
+    #[test]
+    fn every_problem_of_a_row_is_named_with_the_row() {
+        let fields = names(&["户主", "人口", "标签", "经度", "纬度"]);
+        let m = propose_mapping(ImportLayer::Households, &fields);
+        let v = row(&[
+            ("人口", "many"),
+            ("标签", "贫困"),
+            ("经度", "514.5"),
+            ("纬度", "37.9"),
+        ]);
+        let problems = stage_row(
+            ImportLayer::Households,
+            &m,
+            &SourceRow {
+                row: 7,
+                values: &v,
+                geometry: None,
+            },
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems.iter().all(|p| p.row == 7));
+        assert!(problems.iter().any(|p| p.zh.contains("未知标签")));
+        assert!(problems.iter().any(|p| p.en.contains("outside longitude")));
+        assert!(problems[0].to_string().starts_with("第 7 行 / row 7"));
+    }
+
+    #[test]
+    fn gcj02_points_are_moved_back_to_wgs84() {
+        let wgs = Coord { x: 114.5, y: 37.9 };
+        let gcj = coords::wgs84_to_gcj02(wgs);
+        let fields = names(&["lon", "lat"]);
+        let m = propose_mapping(ImportLayer::Households, &fields);
+        let v = row(&[("lon", &gcj.x.to_string()), ("lat", &gcj.y.to_string())]);
+        let StagedRow::Household(h) = stage_row(
+            ImportLayer::Households,
+            &m,
+            &SourceRow {
+                row: 1,
+                values: &v,
+                geometry: None,
+            },
+            Some(Offset::Gcj02),
+            None,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert!((h.lon - wgs.x).abs() < 1e-7 && (h.lat - wgs.y).abs() < 1e-7);
+    }
+
+    #[test]
+    fn self_intersecting_polygons_and_repeated_keys_are_problems() {
+        let bow: Geometry<f64> = polygon![(x: 0., y: 0.), (x: 1., y: 1.), (x: 1., y: 0.), (x: 0., y: 1.), (x: 0., y: 0.)].into();
+        let p = geometry_problems(4, &bow);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].row, 4);
+        let ok: Geometry<f64> =
+            polygon![(x: 0., y: 0.), (x: 1., y: 0.), (x: 1., y: 1.), (x: 0., y: 0.)].into();
+        assert!(geometry_problems(1, &ok).is_empty());
+        let d = duplicate_keys([(1, "a"), (2, "b"), (3, "a")].into_iter());
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].row, 3);
+        assert!(d[0].zh.contains("第 1 行"));
+    }
+
+    #[test]
+    fn tags_and_kinds_accept_roster_words() {
+        assert_eq!(normalise_tag("五保户"), Some("extreme_hardship"));
+        assert_eq!(normalise_tag("disabled"), Some("disabled"));
+        assert_eq!(normalise_tag("贫困"), None);
+        assert_eq!(normalise_facility_kind("卫生室"), Some("clinic"));
+        assert_eq!(parse_count("4人"), Some(4));
+        assert_eq!(parse_count("4.0"), Some(4));
+    }
+}
