@@ -33,6 +33,30 @@ pub struct AppState {
     pub web_dir: PathBuf,
     /// The walking network for routes, built on first use.
     pub roads: Arc<tokio::sync::OnceCell<Arc<cuntu_core::routing::RoadNetwork>>>,
+    /// The time deadlines run on.
+    pub clock: Clock,
+}
+
+/// The time incident deadlines run on: the system clock, moved forward by a test.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_seconds: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+            + chrono::Duration::seconds(
+                self.offset_seconds
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
+    }
+
+    /// Moves this clock (and every copy of it) forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_seconds
+            .fetch_add(by.num_seconds(), std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +75,7 @@ pub async fn prepare(store: Store, web_dir: PathBuf) -> Result<AppState, cuntu_s
         index: Arc::new(RwLock::new(index)),
         web_dir,
         roads: Arc::new(tokio::sync::OnceCell::new()),
+        clock: Clock::default(),
     };
     tokio::spawn(index::follow_changes(store, state.index.clone(), listener));
     Ok(state)

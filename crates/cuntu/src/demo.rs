@@ -144,7 +144,31 @@ pub async fn ensure_demo_users(store: &Store) -> Result<()> {
             .set_user_phone(username, &format!("1380000{:04}", 101 + k))
             .await?;
     }
-    staff_demo_grid(store).await
+    staff_demo_grid(store).await?;
+    demo_departments(store).await
+}
+
+/// The township's departments that incidents are whistled to; the demo's department user
+/// works in the first (应急管理办).
+async fn demo_departments(store: &Store) -> Result<()> {
+    let Some(township) = store.area_id_by_code("130111103").await? else {
+        return Ok(());
+    };
+    let mut first = None;
+    for (code, name) in [
+        ("safety", "应急管理办"),
+        ("enforcement", "综合行政执法队"),
+        ("police", "派出所"),
+        ("land", "自然资源所"),
+        ("market", "市场监管所"),
+    ] {
+        let id = store.ensure_department(township, code, name).await?;
+        first.get_or_insert(id);
+    }
+    if let (Some(department), Some(user)) = (first, store.user_by_name("dept").await?) {
+        store.add_department_member(department, user.id).await?;
+    }
+    Ok(())
 }
 
 /// The demo grid's noticeboard has people on it: the village cadre leads it (网格长) and the

@@ -5,6 +5,7 @@ mod grid_edits;
 pub(crate) mod grid_layer;
 mod health;
 mod households;
+mod incidents;
 mod leader;
 mod ogc;
 mod route;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(worker::router())
         .merge(route::router())
         .merge(leader::router())
+        .merge(incidents::router())
         .merge(ogc::router())
         .route("/api/{*rest}", get(api_not_found))
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -304,7 +304,7 @@ struct VisitRequest {
 }
 
 /// `data:image/jpeg;base64,...` → (content type, bytes), checked by its first bytes.
-fn decode_photo(data_url: &str) -> Result<(&'static str, Vec<u8>), ApiError> {
+pub(crate) fn decode_photo(data_url: &str) -> Result<(&'static str, Vec<u8>), ApiError> {
     let refuse = || {
         bad(
             "照片须为 JPEG、PNG 或 WebP 图片（data URL），不超过 3 MB",

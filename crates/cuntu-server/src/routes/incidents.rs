@@ -1,0 +1,760 @@
+//! Incidents over HTTP: report, list and read in scope, act on them (the rules are
+//! `cuntu_core::incident`), photos with evidence flags, the department inbox, scoring, and
+//! on-time statistics. Unanswered whistles escalate by themselves: every read of incidents
+//! first escalates those past their signing deadline on the server's clock.
+
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use cuntu_core::auth::Role;
+use cuntu_core::coords::{bd09_to_wgs84, gcj02_to_wgs84};
+use cuntu_core::incident::{
+    default_allowance, due_at, level_of, next, step_in, whistle_escalation, Action, Allowance,
+    Capacity, Grade, Level, Since, State as IncidentState, Step,
+};
+use cuntu_store::incidents::{IncidentRow, IncidentScope, NewIncident, Transition};
+use geo::coord;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::worker::decode_photo;
+use crate::auth::Viewer;
+use crate::error::ApiError;
+use crate::i18n::Lang;
+use crate::AppState;
+
+const MAX_PHOTO_BODY: usize = 6 * 1024 * 1024;
+/// A closure photo taken farther than this from the incident is flagged.
+const FAR_PHOTO_M: f64 = 300.0;
+const LIST_LIMIT: i64 = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/incident-categories", get(categories))
+        .route("/api/departments", get(departments))
+        .route("/api/incidents", get(list).post(report))
+        .route("/api/incidents/stats", get(stats))
+        .route("/api/incidents/{id}", get(one))
+        .route("/api/incidents/{id}/actions", post(act))
+        .route("/api/incidents/{id}/score", post(score))
+        .route(
+            "/api/incidents/{id}/photos",
+            post(add_photo).layer(DefaultBodyLimit::max(MAX_PHOTO_BODY)),
+        )
+        .route("/api/incidents/{id}/photos/{photo}", get(photo))
+}
+
+fn bad(zh: impl Into<String>, en: impl Into<String>) -> ApiError {
+    ApiError::BadQuery {
+        zh: zh.into(),
+        en: en.into(),
+    }
+}
+
+fn body<T>(request: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    request.map(|Json(b)| b).map_err(|e| {
+        bad(
+            format!("请求内容无法读取：{}", e.body_text()),
+            format!("The request body cannot be read: {}", e.body_text()),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct Location {
+    lon: f64,
+    lat: f64,
+    #[serde(default)]
+    crs: Option<String>,
+}
+
+/// A location in WGS84, converted from GCJ-02 or BD-09 when the client says so.
+fn wgs84(l: &Location) -> Result<(f64, f64), ApiError> {
+    if !(l.lon.is_finite()
+        && l.lat.is_finite()
+        && (-180.0..=180.0).contains(&l.lon)
+        && (-90.0..=90.0).contains(&l.lat))
+    {
+        return Err(bad(
+            format!("位置 [{}, {}] 不是经纬度", l.lon, l.lat),
+            format!(
+                "The location [{}, {}] is not longitude/latitude",
+                l.lon, l.lat
+            ),
+        ));
+    }
+    let c = coord! { x: l.lon, y: l.lat };
+    let c = match l
+        .crs
+        .as_deref()
+        .unwrap_or("wgs84")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "wgs84" | "epsg:4326" | "cgcs2000" | "epsg:4490" => c,
+        "gcj02" | "gcj-02" => gcj02_to_wgs84(c),
+        "bd09" | "bd-09" => bd09_to_wgs84(c),
+        other => {
+            return Err(bad(
+                format!("坐标系“{other}”不支持：请用 wgs84、gcj02 或 bd09"),
+                format!(
+                    "The coordinate system '{other}' is not supported: use wgs84, gcj02 or bd09"
+                ),
+            ))
+        }
+    };
+    Ok((c.x, c.y))
+}
+
+/// Who the viewer is for incidents: their area roots, departments and account.
+struct Actor {
+    user_id: i64,
+    name: String,
+    roots: Vec<i64>,
+    departments: Vec<i64>,
+    assignments: Vec<cuntu_core::auth::Assignment>,
+}
+
+async fn actor(state: &AppState, viewer: &Viewer) -> Result<Actor, ApiError> {
+    let account = viewer.require()?;
+    let assignments = viewer.assignments();
+    let mut roots: Vec<i64> = assignments
+        .iter()
+        .filter(|a| a.role != Role::Department)
+        .map(|a| a.area_id)
+        .collect();
+    roots.sort_unstable();
+    roots.dedup();
+    Ok(Actor {
+        user_id: account.id,
+        name: account.display_name.clone(),
+        roots,
+        departments: state.store.departments_of_user(account.id).await?,
+        assignments,
+    })
+}
+
+impl Actor {
+    fn scope(&self) -> IncidentScope<'_> {
+        IncidentScope {
+            area_roots: &self.roots,
+            departments: &self.departments,
+            reporter: Some(self.user_id),
+        }
+    }
+
+    /// In which capacities this actor stands to an incident.
+    fn capacities(&self, i: &IncidentRow) -> Vec<Capacity> {
+        let mut c = Vec::new();
+        let holds = |roles: &[Role], area: Option<i64>| {
+            area.is_some_and(|area| {
+                self.assignments
+                    .iter()
+                    .any(|a| roles.contains(&a.role) && a.area_id == area)
+            })
+        };
+        if holds(&[Role::GridWorker], i.grid_id) {
+            c.push(Capacity::Grid);
+        }
+        if holds(&[Role::VillageCadre], i.village_id) {
+            c.push(Capacity::Village);
+        }
+        if holds(&[Role::TownshipAdmin, Role::Leader], i.township_id) {
+            c.push(Capacity::Township);
+        }
+        if i.department_ids
+            .iter()
+            .any(|d| self.departments.contains(d))
+        {
+            c.push(Capacity::Department);
+        }
+        if i.reported_by == Some(self.user_id) {
+            c.push(Capacity::Reporter);
+        }
+        c
+    }
+
+    fn sees(&self, i: &IncidentRow) -> bool {
+        !self.capacities(i).is_empty()
+            || self.assignments.iter().any(|a| {
+                a.role != Role::Department
+                    && [i.grid_id, i.village_id, i.township_id].contains(&Some(a.area_id))
+            })
+    }
+}
+
+async fn allowance(state: &AppState, grade: Grade, step: Step) -> Result<Allowance, ApiError> {
+    Ok(
+        match state
+            .store
+            .incident_deadline(grade.code(), step.code())
+            .await?
+        {
+            Some((minutes, days)) => Allowance {
+                minutes: i64::from(minutes),
+                working_days: i64::from(days),
+            },
+            None => default_allowance(grade, step),
+        },
+    )
+}
+
+/// Escalates the whistles nobody signed in time (哨声升级), on the server's clock.
+async fn sweep(state: &AppState) -> Result<(), ApiError> {
+    let again = default_allowance(Grade::Normal, Step::DeptAccept).minutes;
+    let escalated = state
+        .store
+        .escalate_unanswered_whistles(state.clock.now(), again, |level| {
+            let (new, zh, en) = whistle_escalation(level);
+            (new, format!("{zh} / {en}"))
+        })
+        .await?;
+    if !escalated.is_empty() {
+        tracing::info!(?escalated, "unanswered whistles escalated");
+    }
+    Ok(())
+}
+
+fn not_found(raw: &str) -> ApiError {
+    ApiError::NotFound {
+        what_zh: format!("编号为 {raw} 的事件（或不在您的范围内）"),
+        what_en: format!("Incident {raw} (or it is outside your area)"),
+    }
+}
+
+fn incident_json(i: &IncidentRow, now: DateTime<Utc>, lang: Lang, actor: &Actor) -> Value {
+    let state = IncidentState::from_code(&i.state);
+    let grade = Grade::from_code(&i.grade);
+    let capacities = actor.capacities(i);
+    let possible: Vec<Value> = state
+        .map(cuntu_core::incident::actions_from)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| next(state.unwrap_or(IncidentState::Closed), *a, &capacities, None).is_ok())
+        .map(|a| json!({ "action": a.code(), "label": lang.pick(a.label_zh().into(), a.label_en().into()) }))
+        .collect();
+    json!({
+        "id": i.id,
+        "lon": i.lon,
+        "lat": i.lat,
+        "township": { "id": i.township_id, "name": i.township_name },
+        "village": { "id": i.village_id, "name": i.village_name },
+        "grid": { "id": i.grid_id, "name": i.grid_name },
+        "category": i.category,
+        "category_label": lang.pick(i.category_zh.clone(), i.category_en.clone()),
+        "grade": i.grade,
+        "grade_label": grade.map(|g| lang.pick(g.label_zh().into(), g.label_en().into())),
+        "description": i.description,
+        "state": i.state,
+        "state_label": state.map(|s| lang.pick(s.label_zh().into(), s.label_en().into())),
+        "resolved_by": i.resolved_by,
+        "escalation_level": i.escalation_level,
+        "due_at": i.due_at,
+        "overdue": i.due_at.is_some_and(|d| d < now) && !matches!(i.state.as_str(), "resolved" | "verified" | "closed"),
+        "missed_deadlines": i.missed_deadlines,
+        "reporter": i.reporter,
+        "source": i.source,
+        "reported_at": i.reported_at,
+        "whistled_at": i.whistled_at,
+        "resolved_at": i.resolved_at,
+        "closed_at": i.closed_at,
+        "score": i.score,
+        "version": i.version,
+        "departments": i.department_ids,
+        "actions": possible,
+    })
+}
+
+async fn categories(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.store.incident_categories().await?)))
+}
+
+/// The departments of the viewer's township(s).
+async fn departments(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Json<Value>, ApiError> {
+    viewer.require()?;
+    let townships = townships_of(&state, &viewer).await;
+    Ok(Json(json!(state.store.departments_of(&townships).await?)))
+}
+
+async fn townships_of(state: &AppState, viewer: &Viewer) -> Vec<i64> {
+    let index = state.index.read().await;
+    let mut out: Vec<i64> = viewer
+        .assignments()
+        .iter()
+        .filter_map(|a| {
+            let mut id = a.area_id;
+            for _ in 0..8 {
+                let area = index.areas.get(id)?;
+                match area.data.parent_id {
+                    Some(p) => id = p,
+                    None => return Some(id),
+                }
+            }
+            None
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[derive(Deserialize)]
+struct ReportRequest {
+    location: Location,
+    category: String,
+    #[serde(default = "normal")]
+    grade: String,
+    description: String,
+}
+
+fn normal() -> String {
+    "normal".into()
+}
+
+pub(crate) fn check_report(
+    category: &str,
+    grade: &str,
+    description: &str,
+    categories: &[String],
+) -> Result<Grade, ApiError> {
+    if !categories.iter().any(|c| c == category) {
+        return Err(bad(
+            format!("事件类别“{category}”不在目录中：{}", categories.join("、")),
+            format!(
+                "The category '{category}' is not in the catalogue: {}",
+                categories.join(", ")
+            ),
+        ));
+    }
+    let g = Grade::from_code(grade).ok_or_else(|| {
+        bad(
+            format!("等级须为 normal（普通）、major（重大）或 urgent（紧急），收到“{grade}”"),
+            format!("The grade must be normal, major or urgent, got '{grade}'"),
+        )
+    })?;
+    let n = description.trim().chars().count();
+    if n == 0 || n > 4000 {
+        return Err(bad(
+            "须描述事件（1 至 4000 字）",
+            "Describe the incident (1 to 4000 characters)",
+        ));
+    }
+    Ok(g)
+}
+
+/// Reports an incident in an area where the caller works; it is placed by its location.
+async fn report(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    lang: Lang,
+    request: Result<Json<ReportRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let actor = actor(&state, &viewer).await?;
+    if actor.roots.is_empty() && actor.departments.is_empty() {
+        return Err(ApiError::Forbidden);
+    }
+    let r = body(request)?;
+    let categories: Vec<String> = state
+        .store
+        .incident_categories()
+        .await?
+        .into_iter()
+        .map(|c| c.code)
+        .collect();
+    let grade = check_report(&r.category, &r.grade, &r.description, &categories)?;
+    let (lon, lat) = wgs84(&r.location)?;
+    let inside = {
+        let index = state.index.read().await;
+        let chain = index.areas.locate(geo::Point::new(lon, lat));
+        chain.iter().any(|a| actor.roots.contains(&a.id))
+    };
+    if !inside {
+        return Err(bad(
+            "事件位置不在您负责的区域内",
+            "The incident's location is outside the areas you work in",
+        ));
+    }
+    let now = state.clock.now();
+    let due = due_at(now, allowance(&state, grade, Step::Accept).await?);
+    let id = state
+        .store
+        .report_incident(
+            &NewIncident {
+                lon,
+                lat,
+                category: &r.category,
+                grade: grade.code(),
+                description: r.description.trim(),
+                reported_by: Some(actor.user_id),
+                reporter_name: Some(&actor.name),
+                reporter_email: None,
+                source: "app",
+                at: now,
+            },
+            due,
+        )
+        .await?;
+    let row = state.store.incident(id).await?.ok_or(ApiError::Internal)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(incident_json(&row, now, lang, &actor)),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    overdue: Option<String>,
+    inbox: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    lang: Lang,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let actor = actor(&state, &viewer).await?;
+    sweep(&state).await?;
+    let now = state.clock.now();
+    if let Some(s) = q.state.as_deref() {
+        if IncidentState::from_code(s).is_none() {
+            return Err(bad(
+                format!("没有“{s}”这种状态"),
+                format!("There is no state '{s}'"),
+            ));
+        }
+    }
+    let overdue = matches!(q.overdue.as_deref(), Some("1" | "true")).then_some(now);
+    let mut rows = state
+        .store
+        .incidents_in_scope(&actor.scope(), q.state.as_deref(), overdue, LIST_LIMIT)
+        .await?;
+    // The department inbox: what waits for one of the caller's departments.
+    if matches!(q.inbox.as_deref(), Some("1" | "true")) {
+        rows.retain(|i| {
+            i.department_ids
+                .iter()
+                .any(|d| actor.departments.contains(d))
+                && matches!(
+                    i.state.as_str(),
+                    "whistled" | "dept_accepted" | "dept_arrived"
+                )
+        });
+    }
+    let features: Vec<Value> = rows
+        .iter()
+        .map(|i| {
+            json!({
+                "type": "Feature",
+                "id": i.id,
+                "geometry": { "type": "Point", "coordinates": [i.lon, i.lat] },
+                "properties": incident_json(i, now, lang, &actor),
+            })
+        })
+        .collect();
+    let overdue_count = features
+        .iter()
+        .filter(|f| f["properties"]["overdue"] == json!(true))
+        .count();
+    Ok(Json(
+        json!({ "type": "FeatureCollection", "overdue": overdue_count, "features": features }),
+    ))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    lang: Lang,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let actor = actor(&state, &viewer).await?;
+    sweep(&state).await?;
+    let row = visible(&state, &actor, &raw).await?;
+    let mut out = incident_json(&row, state.clock.now(), lang, &actor);
+    out["timeline"] = json!(state.store.incident_events(row.id).await?);
+    out["photos"] = json!(state.store.incident_photos(row.id).await?);
+    Ok(Json(out))
+}
+
+async fn visible(state: &AppState, actor: &Actor, raw: &str) -> Result<IncidentRow, ApiError> {
+    let id: i64 = raw.parse().map_err(|_| not_found(raw))?;
+    let row = state
+        .store
+        .incident(id)
+        .await?
+        .ok_or_else(|| not_found(raw))?;
+    let in_scope = actor.sees(&row)
+        || state
+            .store
+            .incidents_in_scope(&actor.scope(), None, None, LIST_LIMIT)
+            .await?
+            .iter()
+            .any(|i| i.id == id);
+    if in_scope {
+        Ok(row)
+    } else {
+        Err(not_found(raw))
+    }
+}
+
+#[derive(Deserialize)]
+struct ActionRequest {
+    action: String,
+    version: i32,
+    note: Option<String>,
+    location: Option<Location>,
+    #[serde(default)]
+    departments: Vec<i64>,
+}
+
+async fn act(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    lang: Lang,
+    Path(raw): Path<String>,
+    request: Result<Json<ActionRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let actor = actor(&state, &viewer).await?;
+    let r = body(request)?;
+    sweep(&state).await?;
+    let row = visible(&state, &actor, &raw).await?;
+    let action = Action::from_code(&r.action).ok_or_else(|| {
+        let all: Vec<&str> = Action::ALL.iter().map(|a| a.code()).collect();
+        bad(
+            format!("没有“{}”这种操作：{}", r.action, all.join("、")),
+            format!("There is no action '{}': {}", r.action, all.join(", ")),
+        )
+    })?;
+    if r.version != row.version {
+        return Err(ApiError::Conflict {
+            expected: r.version,
+            current: row.version,
+        });
+    }
+    let from = IncidentState::from_code(&row.state).ok_or(ApiError::Internal)?;
+    let resolved_by = row.resolved_by.as_deref().and_then(Level::from_code);
+    let to = next(from, action, &actor.capacities(&row), resolved_by)
+        .map_err(|e| ApiError::Rule { zh: e.zh, en: e.en })?;
+    let location = r.location.as_ref().map(wgs84).transpose()?;
+    if action == Action::DeptArrive && location.is_none() {
+        return Err(bad(
+            "到场须报告所在位置",
+            "Arriving on site needs your location",
+        ));
+    }
+    let note = r.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if note.is_some_and(|n| n.chars().count() > 2000) {
+        return Err(bad(
+            "说明最多 2000 字",
+            "A note has at most 2000 characters",
+        ));
+    }
+    let mut departments = Vec::new();
+    if action == Action::Whistle {
+        let known: Vec<i64> = state
+            .store
+            .departments_of(&row.township_id.into_iter().collect::<Vec<_>>())
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        if r.departments.is_empty() || r.departments.iter().any(|d| !known.contains(d)) {
+            return Err(bad(
+                "吹哨须选择本镇的一个或多个部门",
+                "A whistle names one or more departments of the township",
+            ));
+        }
+        departments.clone_from(&r.departments);
+    }
+    let now = state.clock.now();
+    let grade = Grade::from_code(&row.grade).unwrap_or(Grade::Normal);
+    let due = match step_in(to) {
+        Some((step, since)) => {
+            let start = match since {
+                Since::Report => row.reported_at,
+                Since::Whistle => row.whistled_at.unwrap_or(now),
+                Since::Entered => now,
+            };
+            Some(due_at(start, allowance(&state, grade, step).await?))
+        }
+        None => None,
+    };
+    let auto_note;
+    let note = if action == Action::Whistle && departments.len() > 1 {
+        auto_note = format!(
+            "多部门协同，由镇综治办协调 / several departments: the township office coordinates{}",
+            note.map(|n| format!("; {n}")).unwrap_or_default()
+        );
+        Some(auto_note.as_str())
+    } else {
+        note
+    };
+    let applied = state
+        .store
+        .apply_transition(&Transition {
+            incident: row.id,
+            version: row.version,
+            action: action.code(),
+            from: from.code(),
+            to: to.code(),
+            user_id: Some(actor.user_id),
+            actor: &actor.name,
+            at: now,
+            location,
+            note,
+            late: row.due_at.is_some_and(|d| d < now),
+            due_at: due,
+            resolved_by: (action == Action::Resolve).then(|| level_of(from).code()),
+            departments: &departments,
+        })
+        .await?;
+    if !applied {
+        let current = state
+            .store
+            .incident(row.id)
+            .await?
+            .map_or(row.version, |i| i.version);
+        return Err(ApiError::Conflict {
+            expected: r.version,
+            current,
+        });
+    }
+    state
+        .store
+        .audit(viewer.audit_entry(
+            "incident.act",
+            Some(format!("{}:{}", row.id, action.code())),
+        ))
+        .await?;
+    let row = state
+        .store
+        .incident(row.id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    Ok(Json(incident_json(&row, now, lang, &actor)))
+}
+
+#[derive(Deserialize)]
+struct ScoreRequest {
+    score: i16,
+}
+
+/// The village scores the department's response once the incident is closed.
+async fn score(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    request: Result<Json<ScoreRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let actor = actor(&state, &viewer).await?;
+    let r = body(request)?;
+    let row = visible(&state, &actor, &raw).await?;
+    if !actor.capacities(&row).contains(&Capacity::Village) {
+        return Err(ApiError::Forbidden);
+    }
+    if !(1..=5).contains(&r.score) {
+        return Err(bad("评分须为 1 至 5", "The score must be 1 to 5"));
+    }
+    if row.department_ids.is_empty() || !state.store.score_incident(row.id, r.score).await? {
+        return Err(ApiError::Rule {
+            zh: "只有办结的、吹哨给部门的事件才能为部门评分".into(),
+            en: "Only a closed incident that was whistled to a department can be scored".into(),
+        });
+    }
+    Ok(Json(json!({ "id": row.id, "score": r.score })))
+}
+
+#[derive(Deserialize)]
+struct PhotoRequest {
+    stage: String,
+    photo: String,
+    taken_at: Option<DateTime<Utc>>,
+    location: Option<Location>,
+}
+
+async fn add_photo(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(raw): Path<String>,
+    request: Result<Json<PhotoRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let actor = actor(&state, &viewer).await?;
+    let r = body(request)?;
+    let row = visible(&state, &actor, &raw).await?;
+    if actor.capacities(&row).is_empty() {
+        return Err(ApiError::Forbidden);
+    }
+    if !matches!(r.stage.as_str(), "before" | "after") {
+        return Err(bad(
+            "照片阶段须为 before（处置前）或 after（处置后）",
+            "stage must be before or after",
+        ));
+    }
+    let (content_type, bytes) = decode_photo(&r.photo)?;
+    let location = r.location.as_ref().map(wgs84).transpose()?;
+    let photo = state
+        .store
+        .add_incident_photo(
+            row.id,
+            &r.stage,
+            r.taken_at,
+            location,
+            content_type,
+            &bytes,
+            actor.user_id,
+            FAR_PHOTO_M,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(photo))))
+}
+
+async fn photo(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((raw, photo)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let actor = actor(&state, &viewer).await?;
+    let row = visible(&state, &actor, &raw).await?;
+    let id: i64 = photo.parse().map_err(|_| not_found(&raw))?;
+    let (content_type, bytes) = state
+        .store
+        .incident_photo(row.id, id)
+        .await?
+        .ok_or_else(|| not_found(&raw))?;
+    Ok(([(header::CONTENT_TYPE, content_type)], Bytes::from(bytes)).into_response())
+}
+
+/// On-time figures of the caller's township(s): per grade and leading department, and totals.
+async fn stats(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Value>, ApiError> {
+    viewer.require()?;
+    let townships = townships_of(&state, &viewer).await;
+    sweep(&state).await?;
+    let rows = state.store.incident_stats(&townships).await?;
+    let resolved: i64 = rows.iter().map(|r| r.resolved).sum();
+    let on_time: i64 = rows.iter().map(|r| r.on_time).sum();
+    let in_village: i64 = rows.iter().map(|r| r.in_village).sum();
+    let share = |n: i64| {
+        if resolved == 0 {
+            Value::Null
+        } else {
+            json!((1000.0 * n as f64 / resolved as f64).round() / 10.0)
+        }
+    };
+    Ok(Json(json!({
+        "resolved": resolved,
+        "on_time": on_time,
+        "on_time_percent": share(on_time),
+        "in_village": in_village,
+        "in_village_percent": share(in_village),
+        "rows": rows,
+    })))
+}

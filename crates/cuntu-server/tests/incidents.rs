@@ -1,0 +1,623 @@
+//! Incidents over HTTP against PostGIS: every legal path from report to close, the illegal
+//! steps refused with the reason, deadlines and whistle escalation on a clock the test moves,
+//! photo evidence flags, and statistics equal to a hand count.
+
+mod common;
+
+use common::{add_user, client, login};
+use cuntu_core::auth::Role;
+use cuntu_store::testing::TestDatabase;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+struct Fixture {
+    base: String,
+    clock: cuntu_server::Clock,
+    worker: String,
+    other_worker: String,
+    cadre: String,
+    admin: String,
+    dept: String,
+    dept2: String,
+    departments: (i64, i64),
+    _db: TestDatabase,
+}
+
+async fn fixture() -> Fixture {
+    let db = TestDatabase::new().await.unwrap();
+    let pool = db.store.pool().clone();
+    let area = |kind: &'static str,
+                parent: Option<i64>,
+                code: &'static str,
+                name: &'static str,
+                wkt: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "INSERT INTO areas (kind, parent_id, code, name, geom) \
+                 VALUES ($1, $2, $3, $4, ST_Multi(ST_GeomFromText($5, 4326))) RETURNING id",
+            )
+            .bind(kind)
+            .bind(parent)
+            .bind(code)
+            .bind(name)
+            .bind(wkt)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let t = area(
+        "township",
+        None,
+        "T",
+        "花山镇",
+        "POLYGON((114.30 30.60, 114.34 30.60, 114.34 30.64, 114.30 30.64, 114.30 30.60))",
+    )
+    .await;
+    let v = area(
+        "village",
+        Some(t),
+        "V",
+        "花山村",
+        "POLYGON((114.30 30.60, 114.32 30.60, 114.32 30.62, 114.30 30.62, 114.30 30.60))",
+    )
+    .await;
+    let west = area(
+        "grid",
+        Some(v),
+        "V-01",
+        "网格01",
+        "POLYGON((114.30 30.60, 114.31 30.60, 114.31 30.62, 114.30 30.62, 114.30 30.60))",
+    )
+    .await;
+    let east = area(
+        "grid",
+        Some(v),
+        "V-02",
+        "网格02",
+        "POLYGON((114.31 30.60, 114.32 30.60, 114.32 30.62, 114.31 30.62, 114.31 30.60))",
+    )
+    .await;
+    add_user(
+        &db.store,
+        "worker",
+        "pw-worker-1",
+        Role::GridWorker,
+        west,
+        &[],
+    )
+    .await;
+    add_user(
+        &db.store,
+        "worker2",
+        "pw-worker-2",
+        Role::GridWorker,
+        east,
+        &[],
+    )
+    .await;
+    add_user(&db.store, "cadre", "pw-cadre-1", Role::VillageCadre, v, &[]).await;
+    add_user(
+        &db.store,
+        "admin",
+        "pw-admin-1",
+        Role::TownshipAdmin,
+        t,
+        &[],
+    )
+    .await;
+    let d1 = add_user(&db.store, "dept", "pw-dept-1", Role::Department, t, &[]).await;
+    let d2 = add_user(&db.store, "dept2", "pw-dept-2", Role::Department, t, &[]).await;
+    let safety = db
+        .store
+        .ensure_department(t, "safety", "应急管理办")
+        .await
+        .unwrap();
+    let enforcement = db
+        .store
+        .ensure_department(t, "enforcement", "综合执法队")
+        .await
+        .unwrap();
+    db.store.add_department_member(safety, d1).await.unwrap();
+    db.store
+        .add_department_member(enforcement, d2)
+        .await
+        .unwrap();
+
+    let state = cuntu_server::prepare(db.store.clone(), std::path::PathBuf::from("/nonexistent"))
+        .await
+        .unwrap();
+    let clock = state.clock.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            cuntu_server::router(state)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let base = format!("http://{addr}");
+    Fixture {
+        worker: login(&base, "worker", "pw-worker-1").await.unwrap(),
+        other_worker: login(&base, "worker2", "pw-worker-2").await.unwrap(),
+        cadre: login(&base, "cadre", "pw-cadre-1").await.unwrap(),
+        admin: login(&base, "admin", "pw-admin-1").await.unwrap(),
+        dept: login(&base, "dept", "pw-dept-1").await.unwrap(),
+        dept2: login(&base, "dept2", "pw-dept-2").await.unwrap(),
+        base,
+        clock,
+        departments: (safety, enforcement),
+        _db: db,
+    }
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: &str,
+    cookie: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut r = client()
+        .request(method, url)
+        .header("cookie", cookie)
+        .header("accept-language", "en");
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+impl Fixture {
+    async fn report(&self, cookie: &str, grade: &str, lon: f64) -> Value {
+        let (status, body) = call(
+            reqwest::Method::POST,
+            &format!("{}/api/incidents", self.base),
+            cookie,
+            Some(
+                json!({ "location": { "lon": lon, "lat": 30.61 }, "category": "road_occupied",
+                         "grade": grade, "description": "村口道路被杂物占用" }),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    async fn get(&self, id: i64, cookie: &str) -> (StatusCode, Value) {
+        call(
+            reqwest::Method::GET,
+            &format!("{}/api/incidents/{id}", self.base),
+            cookie,
+            None,
+        )
+        .await
+    }
+
+    /// Takes `action` as `cookie` with the version just read; returns the answer.
+    async fn act(&self, id: i64, cookie: &str, action: &str, extra: Value) -> (StatusCode, Value) {
+        let (_, now) = self.get(id, &self.admin).await;
+        let mut body = json!({ "action": action, "version": now["version"] });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        call(
+            reqwest::Method::POST,
+            &format!("{}/api/incidents/{id}/actions", self.base),
+            cookie,
+            Some(body),
+        )
+        .await
+    }
+
+    async fn step(&self, id: i64, cookie: &str, action: &str, extra: Value, state: &str) {
+        let (status, body) = self.act(id, cookie, action, extra).await;
+        assert_eq!(status, StatusCode::OK, "{action}: {body}");
+        assert_eq!(body["state"], json!(state), "{action}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn every_path_from_report_to_close_and_the_illegal_steps_refused() {
+    let f = fixture().await;
+    let none = json!({});
+
+    // 1. Solved in the grid.
+    let a = f.report(&f.worker, "normal", 114.305).await;
+    let a_id = a["id"].as_i64().unwrap();
+    assert_eq!(
+        a["grid"]["name"],
+        json!("网格01"),
+        "placed in its grid by location"
+    );
+    assert_eq!(a["village"]["name"], json!("花山村"));
+    assert_eq!(a["state"], json!("reported"));
+    let (status, _) = f.get(a_id, &f.other_worker).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another grid's worker does not see it"
+    );
+    let (status, body) = f.act(a_id, &f.worker, "resolve", none.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Possible now: accept"),
+        "{body}"
+    );
+    f.step(a_id, &f.worker, "accept", none.clone(), "accepted")
+        .await;
+    let (status, _) = f
+        .act(
+            a_id,
+            &f.worker,
+            "whistle",
+            json!({ "departments": [f.departments.0] }),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a worker cannot whistle"
+    );
+    f.step(
+        a_id,
+        &f.worker,
+        "resolve",
+        json!({ "note": "已清理" }),
+        "resolved",
+    )
+    .await;
+    f.step(a_id, &f.worker, "verify", none.clone(), "verified")
+        .await;
+    f.step(a_id, &f.worker, "close", none.clone(), "closed")
+        .await;
+    let (status, body) = f.act(a_id, &f.worker, "reopen", none.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("closed and cannot change"));
+    let (_, a) = f.get(a_id, &f.worker).await;
+    let actions: Vec<&str> = a["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["report", "accept", "resolve", "verify", "close"]);
+    assert_eq!(a["resolved_by"], json!("grid"));
+
+    // A stale version is refused and changes nothing.
+    let b = f.report(&f.worker, "major", 114.306).await;
+    let b_id = b["id"].as_i64().unwrap();
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/incidents/{b_id}/actions", f.base),
+        &f.worker,
+        Some(json!({ "action": "accept", "version": 99 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // 2. Escalated to the village, solved there.
+    f.step(b_id, &f.worker, "accept", none.clone(), "accepted")
+        .await;
+    f.step(b_id, &f.worker, "escalate", none.clone(), "escalated")
+        .await;
+    let (status, _) = f.act(b_id, &f.worker, "resolve", none.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "at the village only the village resolves"
+    );
+    f.step(b_id, &f.cadre, "resolve", none.clone(), "resolved")
+        .await;
+    f.step(b_id, &f.worker, "reopen", none.clone(), "escalated")
+        .await;
+    f.step(b_id, &f.cadre, "resolve", none.clone(), "resolved")
+        .await;
+    f.step(b_id, &f.worker, "verify", none.clone(), "verified")
+        .await;
+    f.step(b_id, &f.cadre, "close", none.clone(), "closed")
+        .await;
+
+    // 3. Whistled to two departments: the township office coordinates; sign, arrive, solve.
+    let c = f.report(&f.worker, "normal", 114.307).await;
+    let c_id = c["id"].as_i64().unwrap();
+    f.step(c_id, &f.worker, "accept", none.clone(), "accepted")
+        .await;
+    f.step(c_id, &f.worker, "escalate", none.clone(), "escalated")
+        .await;
+    let (status, _) = f
+        .act(c_id, &f.cadre, "whistle", json!({ "departments": [] }))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a whistle names departments"
+    );
+    let (status, _) = f.get(c_id, &f.dept).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "not in the department's inbox before the whistle"
+    );
+    f.step(
+        c_id,
+        &f.cadre,
+        "whistle",
+        json!({ "departments": [f.departments.0, f.departments.1] }),
+        "whistled",
+    )
+    .await;
+    let (_, inbox) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/incidents?inbox=1", f.base),
+        &f.dept2,
+        None,
+    )
+    .await;
+    assert_eq!(inbox["features"].as_array().unwrap().len(), 1);
+    let (status, _) = f
+        .act(
+            c_id,
+            &f.dept,
+            "dept_arrive",
+            json!({ "location": { "lon": 114.307, "lat": 30.61 } }),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "sign before arriving"
+    );
+    f.step(c_id, &f.dept, "dept_accept", none.clone(), "dept_accepted")
+        .await;
+    let (status, _) = f.act(c_id, &f.dept, "dept_arrive", none.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "arriving says where");
+    f.step(
+        c_id,
+        &f.dept,
+        "dept_arrive",
+        json!({ "location": { "lon": 114.3071, "lat": 30.6101 } }),
+        "dept_arrived",
+    )
+    .await;
+    f.step(c_id, &f.dept2, "resolve", none.clone(), "resolved")
+        .await;
+    f.step(
+        c_id,
+        &f.worker,
+        "reopen",
+        json!({ "note": "仍有杂物" }),
+        "dept_accepted",
+    )
+    .await;
+    f.step(
+        c_id,
+        &f.dept,
+        "dept_arrive",
+        json!({ "location": { "lon": 114.3071, "lat": 30.6101 } }),
+        "dept_arrived",
+    )
+    .await;
+    f.step(c_id, &f.dept, "resolve", none.clone(), "resolved")
+        .await;
+    f.step(c_id, &f.worker, "verify", none.clone(), "verified")
+        .await;
+    f.step(c_id, &f.admin, "close", none.clone(), "closed")
+        .await;
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/incidents/{c_id}/score", f.base),
+        &f.worker,
+        Some(json!({ "score": 4 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the village scores");
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/incidents/{c_id}/score", f.base),
+        &f.cadre,
+        Some(json!({ "score": 4 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, c) = f.get(c_id, &f.cadre).await;
+    let timeline = c["timeline"].as_array().unwrap();
+    let whistle = timeline
+        .iter()
+        .find(|e| e["action"] == json!("whistle"))
+        .unwrap();
+    assert!(
+        whistle["note"].as_str().unwrap().contains("综治办"),
+        "{whistle}"
+    );
+    let arrive = timeline
+        .iter()
+        .find(|e| e["action"] == json!("dept_arrive"))
+        .unwrap();
+    assert!(
+        (arrive["lon"].as_f64().unwrap() - 114.3071).abs() < 1e-9,
+        "{arrive}"
+    );
+    assert_eq!(timeline.len(), 12, "{timeline:?}");
+    assert_eq!(c["score"], json!(4));
+
+    // Statistics by hand: 3 resolved, 2 within the village (grid, village), all on time.
+    let (_, stats) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/incidents/stats", f.base),
+        &f.admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            stats["resolved"].clone(),
+            stats["in_village"].clone(),
+            stats["on_time"].clone()
+        ),
+        (json!(3), json!(2), json!(3)),
+        "{stats}"
+    );
+    assert_eq!(stats["in_village_percent"], json!(66.7));
+}
+
+#[tokio::test]
+async fn deadlines_run_on_the_clock_and_an_unanswered_whistle_escalates_by_itself() {
+    let f = fixture().await;
+    let none = json!({});
+    // An urgent incident must be accepted within 15 minutes.
+    let u = f.report(&f.worker, "urgent", 114.305).await;
+    let id = u["id"].as_i64().unwrap();
+    assert_eq!(u["overdue"], json!(false));
+    f.clock.advance(chrono::Duration::minutes(16));
+    let (_, list) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/incidents?overdue=1", f.base),
+        &f.cadre,
+        None,
+    )
+    .await;
+    assert_eq!(list["overdue"], json!(1));
+    assert_eq!(list["features"][0]["id"], json!(id));
+    f.step(id, &f.worker, "accept", none.clone(), "accepted")
+        .await;
+    f.step(id, &f.worker, "escalate", none.clone(), "escalated")
+        .await;
+    f.step(
+        id,
+        &f.cadre,
+        "whistle",
+        json!({ "departments": [f.departments.0] }),
+        "whistled",
+    )
+    .await;
+    // Nobody signs within the urgent 15 minutes: the whistle escalates, and again later.
+    f.clock.advance(chrono::Duration::minutes(16));
+    let (_, now) = f.get(id, &f.cadre).await;
+    assert_eq!(now["escalation_level"], json!(1), "{now}");
+    assert!(now["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == json!("whistle_escalated")
+            && e["note"].as_str().unwrap().contains("综治办")));
+    f.clock.advance(chrono::Duration::minutes(61));
+    let (_, now) = f.get(id, &f.cadre).await;
+    assert_eq!(now["escalation_level"], json!(2));
+    assert_eq!(
+        now["missed_deadlines"],
+        json!(3),
+        "late acceptance and two escalations"
+    );
+    f.step(id, &f.dept, "dept_accept", none.clone(), "dept_accepted")
+        .await;
+
+    // Evidence: a closure photo from far away and one dated before the whistle are flagged.
+    let jpeg = format!(
+        "data:image/jpeg;base64,{}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            [0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F']
+        )
+    );
+    let photo = |taken_at: chrono::DateTime<chrono::Utc>, lon: f64| {
+        let (base, dept, jpeg) = (f.base.clone(), f.dept.clone(), jpeg.clone());
+        async move {
+            call(
+                reqwest::Method::POST,
+                &format!("{base}/api/incidents/{id}/photos"),
+                &dept,
+                Some(json!({ "stage": "after", "photo": jpeg, "taken_at": taken_at, "location": { "lon": lon, "lat": 30.61 } })),
+            )
+            .await
+        }
+    };
+    let now_t = f.clock.now();
+    let (status, near) = photo(now_t, 114.3051).await;
+    assert_eq!(status, StatusCode::CREATED, "{near}");
+    assert_eq!(near["flagged"], json!(false), "{near}");
+    let (_, far) = photo(now_t, 114.33).await;
+    assert_eq!(
+        (far["flagged"].clone(), far["flag_reason"].clone()),
+        (json!(true), json!("far")),
+        "{far}"
+    );
+    let (_, early) = photo(now_t - chrono::Duration::hours(3), 114.3051).await;
+    assert_eq!(
+        (early["flagged"].clone(), early["flag_reason"].clone()),
+        (json!(true), json!("early")),
+        "{early}"
+    );
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/incidents/{id}/photos", f.base),
+        &f.dept,
+        Some(json!({ "stage": "after", "photo": "data:text/plain;base64,aGVsbG8=" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Its deadlines were missed: once resolved it counts as late in the statistics.
+    f.step(
+        id,
+        &f.dept,
+        "dept_arrive",
+        json!({ "location": { "lon": 114.3051, "lat": 30.61 } }),
+        "dept_arrived",
+    )
+    .await;
+    f.step(id, &f.dept, "resolve", none.clone(), "resolved")
+        .await;
+    let (_, stats) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/incidents/stats", f.base),
+        &f.admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (stats["resolved"].clone(), stats["on_time"].clone()),
+        (json!(1), json!(0)),
+        "{stats}"
+    );
+    let row = &stats["rows"][0];
+    assert_eq!(
+        (row["grade"].clone(), row["department"].clone()),
+        (json!("urgent"), json!("应急管理办"))
+    );
+
+    // Bad reports get a message a worker can act on.
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/incidents", f.base),
+        &f.worker,
+        Some(json!({ "location": { "lon": 114.305, "lat": 30.61 }, "category": "ufo", "description": "x" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("road_occupied"),
+        "{body}"
+    );
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/incidents", f.base),
+        &f.worker,
+        Some(json!({ "location": { "lon": 114.315, "lat": 30.61 }, "category": "rubbish", "description": "对面网格" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "outside the worker's grid");
+}
