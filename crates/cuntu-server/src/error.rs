@@ -85,6 +85,12 @@ struct Localized {
 }
 
 impl ApiError {
+    /// The message in one language, for answers in another format than ours (Open311).
+    pub fn message(&self, lang: Lang) -> String {
+        let parts = self.parts();
+        lang.pick(parts.zh, parts.en)
+    }
+
     fn parts(&self) -> Localized {
         let (status, code, zh, en) = match self {
             ApiError::UnknownLayer(id) => {

@@ -174,6 +174,25 @@ impl Store {
         .await?)
     }
 
+    pub async fn all_departments(&self) -> Result<Vec<Department>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT id, township_id, code, name FROM departments ORDER BY id")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// The incidents that came in through Open311, newest first: what an anonymous Open311
+    /// client may read back.
+    pub async fn open311_incidents(&self, limit: i64) -> Result<Vec<IncidentRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "{SELECT_INCIDENT} WHERE i.source = 'open311' ORDER BY i.reported_at DESC, i.id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     pub async fn departments_of_user(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT department_id FROM department_members WHERE user_id = $1 ORDER BY department_id",

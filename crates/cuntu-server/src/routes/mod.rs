@@ -6,6 +6,7 @@ pub(crate) mod grid_layer;
 mod health;
 mod households;
 mod incidents;
+mod open311;
 mod leader;
 mod ogc;
 mod route;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .merge(tiles::router())
+        .merge(open311::router())
         .merge(json_api)
         .merge(grid_layer::pages())
         .with_state(state)
