@@ -1183,6 +1183,7 @@ async fn the_openapi_document_lists_every_route_and_every_listed_route_answers()
             "{base}{}",
             path.replace("{collection_id}", "facilities")
                 .replace("{layer}", "areas")
+                .replace("{format}", "json")
                 .replace("{z}", "0")
                 .replace("{x}", "0")
                 .replace("{y}", "0")

@@ -131,6 +131,17 @@ pub const OPERATIONS: &[Operation] = &[
     op("POST", "/api/visits", "Grid workers", "Record a visit (idempotent by client id)", &[], B, JSON),
     op("GET", "/api/households/{id}/visits", "Grid workers", "A household's visits", &[], None, JSON),
     op("GET", "/api/visits/{id}/photo", "Grid workers", "A visit's photo", &[], None, PNG),
+    // Incidents (事件)
+    op("GET", "/api/incident-categories", "Incidents", "The categories of incidents", &[], None, JSON),
+    op("GET", "/api/departments", "Incidents", "The departments of your township(s)", &[], None, JSON),
+    op("GET", "/api/incidents", "Incidents", "Incidents in your scope, or your department's inbox", &[], None, JSON),
+    op("POST", "/api/incidents", "Incidents", "Report an incident, placed by its location", &[], B, JSON),
+    op("GET", "/api/incidents/stats", "Incidents", "On-time figures per grade and department", &[], None, JSON),
+    op("GET", "/api/incidents/{id}", "Incidents", "One incident with its actions", &[], None, JSON),
+    op("POST", "/api/incidents/{id}/actions", "Incidents", "Act on an incident (the workflow's next step, with its version)", &[], B, JSON),
+    op("POST", "/api/incidents/{id}/score", "Incidents", "Score the department's response once closed", &[], B, JSON),
+    op("POST", "/api/incidents/{id}/photos", "Incidents", "Add a photo as evidence (JSON with the image)", &[], B, JSON),
+    op("GET", "/api/incidents/{id}/photos/{photo}", "Incidents", "A photo of an incident", &[], None, PNG),
     // Leaders: the risk map
     op("GET", "/api/leader/hazards", "Risk map", "Hazards in your township", &[], None, GEOJSON),
     op("GET", "/api/leader/hazard-zones", "Risk map", "Hazards' influence zones", &[], None, GEOJSON),
@@ -215,12 +226,14 @@ fn query_parameter(name: &str) -> Value {
 }
 
 fn path_parameters(path: &str) -> Vec<Value> {
-    path.split('/')
-        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+    // A parameter may be a whole segment (`{id}`) or part of one (`requests.{format}`).
+    path.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
         .map(|name| {
             let schema = if name == "collection_id" {
                 json!({"type": "string", "enum": COLLECTIONS.iter().map(|c| c.id).collect::<Vec<_>>()})
-            } else if matches!(name, "layer") {
+            } else if matches!(name, "layer" | "format" | "token" | "code") {
                 json!({"type": "string"})
             } else {
                 json!({"type": "integer"})
