@@ -164,6 +164,14 @@ pub const OPERATIONS: &[Operation] = &[
     op("GET", "/api/hazards/{id}/history", "Risk map", "A hazard's versions", &[], None, JSON),
     op("GET", "/api/hazards/{id}/inspections", "Risk map", "A hazard's inspections", &[], None, JSON),
     op("POST", "/api/hazards/{id}/inspections", "Risk map", "Record an inspection", &[], B, JSON),
+    // Open311 GeoReport v2 ({format}: json or xml; {code}, {id}, {token} carry .json or .xml)
+    op("GET", "/open311/v2/discovery.{format}", "Open311", "Discovery: the endpoint and its formats", &[], None, JSON),
+    op("GET", "/open311/v2/services.{format}", "Open311", "Services: the incident categories", &[], None, JSON),
+    op("GET", "/open311/v2/services/{code}", "Open311", "A service's definition (its grade attribute)", &[], None, JSON),
+    op("GET", "/open311/v2/requests.{format}", "Open311", "Service requests (filters: service_request_id, service_code, status, start_date, end_date, api_key)", &[], None, JSON),
+    op("POST", "/open311/v2/requests.{format}", "Open311", "Post a service request (form-encoded, with api_key)", &[], Some("application/x-www-form-urlencoded"), JSON),
+    op("GET", "/open311/v2/requests/{id}", "Open311", "One service request", &[], None, JSON),
+    op("GET", "/open311/v2/tokens/{token}", "Open311", "The request id behind a token", &[], None, JSON),
 ];
 
 fn query_parameter(name: &str) -> Value {
