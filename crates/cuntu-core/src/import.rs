@@ -625,9 +625,11 @@ fn geometry_name(g: &Geometry<f64>) -> &'static str {
 }
 
 fn check_lon_lat(c: Coord<f64>) -> Result<(), Problem> {
-    if !(c.x.is_finite() && c.y.is_finite() && (-180.0..=180.0).contains(&c.x))
-        || !(-90.0..=90.0).contains(&c.y)
-    {
+    let inside = c.x.is_finite()
+        && c.y.is_finite()
+        && (-180.0..=180.0).contains(&c.x)
+        && (-90.0..=90.0).contains(&c.y);
+    if !inside {
         return Err(Problem {
             row: 0,
             field: Some("geometry".into()),

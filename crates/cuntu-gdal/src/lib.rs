@@ -1,6 +1,8 @@
 //! Reading geodata files through GDAL (and plain CSV) into `cuntu-core` types.
 
 pub mod divisions;
+pub mod export;
+pub mod import;
 pub mod osm;
 
 use std::path::PathBuf;

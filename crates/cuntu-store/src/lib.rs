@@ -14,6 +14,7 @@ mod error;
 pub mod grid_edits;
 pub mod grid_layer;
 pub mod households;
+pub mod import;
 pub mod incidents;
 pub mod layers;
 pub mod ogc;

@@ -5,6 +5,7 @@ mod bench_exposure;
 mod demo;
 mod gen;
 mod grid;
+mod import;
 mod user;
 
 use std::net::SocketAddr;
@@ -73,6 +74,10 @@ enum Command {
         #[command(subcommand)]
         command: gen::GenCommand,
     },
+    /// Import a file (GeoJSON, GeoPackage, Shapefile, KML, GPX, CSV) into a layer.
+    Import(import::ImportArgs),
+    /// Export a layer to a file (households within --user's scope, masked per role).
+    Export(import::ExportArgs),
     /// The demo township.
     Demo {
         #[command(subcommand)]
@@ -244,6 +249,19 @@ async fn main() -> Result<()> {
         Command::Gen { command } => {
             let store = cli.migrated_store().await?;
             gen::run(&store, command).await?;
+        }
+        Command::Import(args) => {
+            // A dry run reads the file only: no database needed to check it.
+            let store = if args.dry_run() {
+                None
+            } else {
+                Some(cli.migrated_store().await?)
+            };
+            import::import(store.as_ref(), args).await?;
+        }
+        Command::Export(args) => {
+            let store = cli.migrated_store().await?;
+            import::export(&store, args).await?;
         }
         Command::Demo { command } => match command {
             DemoCommand::Load { data } => {

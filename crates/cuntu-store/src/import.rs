@@ -1,0 +1,246 @@
+//! Imports from files, all or nothing, and the rows of a layer for an export.
+//!
+//! An import is one transaction: the rows go in as arrays (`UNNEST`), a chunk at a time so
+//! the command can show progress, and nothing is visible until the last chunk is in. A row
+//! with a key (`--key FIELD`) updates the row an earlier import made with that key.
+
+use cuntu_core::import::{FacilityRow, HouseholdRow};
+use serde::Serialize;
+
+use crate::households::SCOPE_CTE;
+use crate::{Store, StoreError};
+
+/// Rows per statement: large enough for speed, small enough for a lively progress bar.
+const CHUNK: usize = 5_000;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ImportCounts {
+    pub inserted: u64,
+    pub updated: u64,
+}
+
+/// Rows of a layer for an export: column names, then per row the geometry as WKB in
+/// EPSG:4326 and the values as text.
+#[derive(Debug, Clone, Default)]
+pub struct ExportTable {
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<ExportRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub wkb: Vec<u8>,
+    pub values: Vec<Option<String>>,
+    /// Households only: area ids from the grid up to the township, to mask per role.
+    pub chain: Vec<i64>,
+}
+
+impl Store {
+    /// Stores households in one transaction; `progress` hears the rows done after each chunk.
+    pub async fn import_households(
+        &self,
+        rows: &[HouseholdRow],
+        progress: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<ImportCounts, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut counts = ImportCounts::default();
+        let mut done = 0;
+        for chunk in rows.chunks(CHUNK) {
+            let col = |f: fn(&HouseholdRow) -> Option<String>| -> Vec<Option<String>> {
+                chunk.iter().map(f).collect()
+            };
+            let lon: Vec<f64> = chunk.iter().map(|r| r.lon).collect();
+            let lat: Vec<f64> = chunk.iter().map(|r| r.lat).collect();
+            let members: Vec<Option<i16>> = chunk.iter().map(|r| r.members).collect();
+            // A 2-D array cannot hold rows of different lengths, so tags travel joined.
+            let tags: Vec<String> = chunk.iter().map(|r| r.tags.join(",")).collect();
+            let inserted: Vec<bool> = sqlx::query_scalar(
+                "INSERT INTO households (geom, house_number, address, head_name, members, phone, \
+                     id_card, tags, import_key) \
+                 SELECT ST_SetSRID(ST_MakePoint(x, y), 4326), hn, ad, na, me, ph, ic, \
+                     coalesce(string_to_array(NULLIF(tg, ''), ','), '{}'), k \
+                 FROM UNNEST($1::float8[], $2::float8[], $3::text[], $4::text[], $5::text[], \
+                     $6::int2[], $7::text[], $8::text[], $9::text[], $10::text[]) \
+                     AS t(x, y, hn, ad, na, me, ph, ic, tg, k) \
+                 ON CONFLICT (import_key) WHERE import_key IS NOT NULL DO UPDATE SET \
+                     geom = EXCLUDED.geom, house_number = EXCLUDED.house_number, \
+                     address = EXCLUDED.address, head_name = EXCLUDED.head_name, \
+                     members = EXCLUDED.members, phone = EXCLUDED.phone, \
+                     id_card = EXCLUDED.id_card, tags = EXCLUDED.tags \
+                 RETURNING (xmax = 0)",
+            )
+            .bind(&lon)
+            .bind(&lat)
+            .bind(col(|r| r.house_number.clone()))
+            .bind(col(|r| r.address.clone()))
+            .bind(col(|r| r.head_name.clone()))
+            .bind(&members)
+            .bind(col(|r| r.phone.clone()))
+            .bind(col(|r| r.id_card.clone()))
+            .bind(&tags)
+            .bind(col(|r| r.key.clone()))
+            .fetch_all(&mut *tx)
+            .await?;
+            tally(&mut counts, &inserted);
+            done += chunk.len();
+            progress(done);
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Stores facilities in one transaction, like [`Store::import_households`].
+    pub async fn import_facilities(
+        &self,
+        rows: &[FacilityRow],
+        progress: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<ImportCounts, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut counts = ImportCounts::default();
+        let mut done = 0;
+        for chunk in rows.chunks(CHUNK) {
+            let lon: Vec<f64> = chunk.iter().map(|r| r.lon).collect();
+            let lat: Vec<f64> = chunk.iter().map(|r| r.lat).collect();
+            let kind: Vec<String> = chunk.iter().map(|r| r.kind.clone()).collect();
+            let name: Vec<Option<String>> = chunk.iter().map(|r| r.name.clone()).collect();
+            let capacity: Vec<Option<i32>> = chunk.iter().map(|r| r.capacity).collect();
+            let key: Vec<Option<String>> = chunk.iter().map(|r| r.key.clone()).collect();
+            let inserted: Vec<bool> = sqlx::query_scalar(
+                "INSERT INTO facilities (geom, kind, name, capacity, import_key) \
+                 SELECT ST_SetSRID(ST_MakePoint(x, y), 4326), k, n, c, ik \
+                 FROM UNNEST($1::float8[], $2::float8[], $3::text[], $4::text[], $5::int4[], $6::text[]) \
+                     AS t(x, y, k, n, c, ik) \
+                 ON CONFLICT (import_key) WHERE import_key IS NOT NULL DO UPDATE SET \
+                     geom = EXCLUDED.geom, kind = EXCLUDED.kind, name = EXCLUDED.name, \
+                     capacity = EXCLUDED.capacity, version = facilities.version + 1, \
+                     updated_at = now() \
+                 RETURNING (xmax = 0)",
+            )
+            .bind(&lon)
+            .bind(&lat)
+            .bind(&kind)
+            .bind(&name)
+            .bind(&capacity)
+            .bind(&key)
+            .fetch_all(&mut *tx)
+            .await?;
+            tally(&mut counts, &inserted);
+            done += chunk.len();
+            progress(done);
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Rows in a layer, for counts before and after an import.
+    pub async fn layer_count(&self, layer: &str) -> Result<i64, StoreError> {
+        let table = table_of(layer)?;
+        Ok(sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// The households below `scope_roots` with their personal fields unmasked: the caller
+    /// masks them per role with `core::auth` (each row carries its chain for that).
+    pub async fn export_households(&self, scope_roots: &[i64]) -> Result<ExportTable, StoreError> {
+        let rows: Vec<HouseholdExportRow> = sqlx::query_as(&format!(
+            "{SCOPE_CTE} SELECT ST_AsBinary(h.geom), ARRAY[h.id::text, h.house_number, \
+                 h.address, h.head_name, h.members::text, h.phone, h.id_card, \
+                 array_to_string(h.tags, ','), g.name, h.import_key], {} \
+             FROM households h LEFT JOIN areas g ON g.id = h.grid_id \
+             WHERE h.grid_id IN (SELECT id FROM scope) ORDER BY h.id",
+            crate::households::household_chain!()
+        ))
+        .bind(scope_roots)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(ExportTable {
+            columns: vec![
+                "id",
+                "house_number",
+                "address",
+                "head_name",
+                "members",
+                "phone",
+                "id_card",
+                "tags",
+                "grid",
+                "import_key",
+            ],
+            rows: rows
+                .into_iter()
+                .map(|(wkb, values, chain)| ExportRow { wkb, values, chain })
+                .collect(),
+        })
+    }
+
+    /// The public layers (everything but households): every row, no personal fields.
+    pub async fn export_public_layer(&self, layer: &str) -> Result<ExportTable, StoreError> {
+        let (columns, sql): (Vec<&'static str>, &str) = match layer {
+            "facilities" => (
+                vec!["id", "kind", "name", "capacity", "import_key"],
+                "SELECT ST_AsBinary(geom), ARRAY[id::text, kind, name, capacity::text, import_key] \
+                 FROM facilities ORDER BY id",
+            ),
+            "hazards" => (
+                vec!["id", "kind", "severity", "name"],
+                "SELECT ST_AsBinary(geom), ARRAY[id::text, kind, severity, name] \
+                 FROM hazards ORDER BY id",
+            ),
+            "roads" => (
+                vec!["id", "class", "name"],
+                "SELECT ST_AsBinary(geom), ARRAY[id::text, class, name] FROM roads ORDER BY id",
+            ),
+            "areas" => (
+                vec!["id", "kind", "code", "name", "parent_id"],
+                "SELECT ST_AsBinary(geom), ARRAY[id::text, kind, code, name, parent_id::text] \
+                 FROM areas ORDER BY id",
+            ),
+            other => {
+                return Err(StoreError::Invalid {
+                    zh: format!("没有可导出的图层 {other}"),
+                    en: format!("no layer {other} to export"),
+                })
+            }
+        };
+        let rows: Vec<(Vec<u8>, Vec<Option<String>>)> =
+            sqlx::query_as(sql).fetch_all(self.pool()).await?;
+        Ok(ExportTable {
+            columns,
+            rows: rows
+                .into_iter()
+                .map(|(wkb, values)| ExportRow {
+                    wkb,
+                    values,
+                    chain: Vec::new(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// WKB, the values, the chain.
+type HouseholdExportRow = (Vec<u8>, Vec<Option<String>>, Vec<i64>);
+
+fn tally(counts: &mut ImportCounts, inserted: &[bool]) {
+    let new = inserted.iter().filter(|i| **i).count() as u64;
+    counts.inserted += new;
+    counts.updated += inserted.len() as u64 - new;
+}
+
+/// Table names come from this fixed list, never from the caller's text.
+fn table_of(layer: &str) -> Result<&'static str, StoreError> {
+    Ok(match layer {
+        "households" => "households",
+        "facilities" => "facilities",
+        "hazards" => "hazards",
+        "roads" => "roads",
+        "areas" => "areas",
+        other => {
+            return Err(StoreError::Invalid {
+                zh: format!("没有图层 {other}"),
+                en: format!("no layer {other}"),
+            })
+        }
+    })
+}

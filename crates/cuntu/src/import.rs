@@ -1,0 +1,361 @@
+//! `cuntu import FILE --layer ...` and `cuntu export --layer ...`: files in and out through
+//! GDAL, all or nothing, with the report a cadre reads before anything is written.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use cuntu_core::auth::{self, Visibility};
+use cuntu_core::import::{
+    self as core_import, ImportLayer, Mapping, Problem, SourceCrs, SourceRow, StagedRow,
+};
+use cuntu_gdal::export::{ExportFormat, OutTable};
+use cuntu_store::audit::AuditEntry;
+use cuntu_store::Store;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The file: GeoJSON, GeoPackage, Shapefile (.shp or zipped), KML, GPX, CSV (lon/lat or WKT).
+    file: PathBuf,
+    /// households | facilities (hazards, roads, areas: not yet)
+    #[arg(long)]
+    layer: String,
+    /// For areas: the kind (grid...). Not used yet.
+    #[arg(long)]
+    kind: Option<String>,
+    /// The source CRS when the file has none or a wrong one: EPSG:4490, EPSG:4547, gcj02, bd09.
+    #[arg(long)]
+    crs: Option<String>,
+    /// A source field whose value names each row: a re-import updates instead of adding.
+    #[arg(long)]
+    key: Option<String>,
+    /// A JSON mapping (stored field → source field): used when it exists, else the proposal
+    /// is saved there.
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+    /// Show fields, mapping, the first rows and every problem; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl ImportArgs {
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// households | facilities | hazards | roads | areas
+    #[arg(long)]
+    layer: String,
+    /// gpkg | shp (zipped) | kml | geojson | csv | xlsx
+    #[arg(long)]
+    format: String,
+    /// 4326 or 4490
+    #[arg(long, default_value = "4326")]
+    crs: String,
+    /// Output file (must not exist).
+    #[arg(short = 'o', long)]
+    output: PathBuf,
+    /// Whose scope and masking apply (required for households).
+    #[arg(long)]
+    user: Option<String>,
+}
+
+fn rows_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Reads, maps and checks the file; writes it unless `--dry-run`. Fails (nothing written)
+/// when any row has a problem.
+pub async fn import(store: Option<&Store>, args: &ImportArgs) -> Result<()> {
+    let layer = ImportLayer::parse(&args.layer).with_context(|| {
+        format!(
+            "未知图层 {} / unknown layer {}: households, facilities, hazards, roads, areas",
+            args.layer, args.layer
+        )
+    })?;
+    if !matches!(layer, ImportLayer::Households | ImportLayer::Facilities) {
+        bail!(
+            "暂不支持导入 {0}，目前可导入 households、facilities / importing {0} is not supported yet: households and facilities are",
+            layer.as_str()
+        );
+    }
+    if args.kind.is_some() {
+        bail!("--kind 仅用于 areas，暂不支持 / --kind is for areas, which are not supported yet");
+    }
+    let crs = match &args.crs {
+        Some(c) => Some(SourceCrs::parse(c).with_context(|| {
+            format!("无法识别坐标系 {c}（如 EPSG:4490、EPSG:4547、gcj02、bd09）/ unknown CRS {c} (e.g. EPSG:4490, EPSG:4547, gcj02, bd09)")
+        })?),
+        None => None,
+    };
+    let offset = match crs {
+        Some(SourceCrs::Offset(o)) => Some(o),
+        _ => None,
+    };
+
+    let spinner = ProgressBar::new_spinner().with_style(rows_style(
+        "{spinner} 读取 reading {pos} rows ({per_sec}) {elapsed}",
+    ));
+    let read_started = Instant::now();
+    let table = cuntu_gdal::import::read(&args.file, crs, &mut |n| spinner.set_position(n as u64))?;
+    spinner.finish_and_clear();
+    println!(
+        "文件 file: {} ({}, layer {}), {} rows read in {:.1} s",
+        args.file.display(),
+        table.driver,
+        table.layer,
+        table.rows.len(),
+        read_started.elapsed().as_secs_f64()
+    );
+    println!("坐标 CRS: {}", table.crs);
+    println!("源字段 source fields: {}", table.fields.join(", "));
+
+    let mapping = match &args.mapping {
+        Some(path) if path.exists() => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("无法读取映射 / cannot read mapping {}", path.display())
+            })?;
+            let m: Mapping = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "映射文件不是有效的 JSON / the mapping {} is not valid JSON",
+                    path.display()
+                )
+            })?;
+            println!("映射 mapping (from {}):", path.display());
+            m
+        }
+        other => {
+            let m = core_import::propose_mapping(layer, &table.fields);
+            if let Some(path) = other {
+                std::fs::write(path, serde_json::to_string_pretty(&m)?).with_context(|| {
+                    format!("无法保存映射 / cannot save mapping {}", path.display())
+                })?;
+                println!("映射 mapping (proposed, saved to {}):", path.display());
+            } else {
+                println!("映射 mapping (proposed):");
+            }
+            m
+        }
+    };
+    if let Err(p) = core_import::check_mapping(layer, &mapping, &table.fields) {
+        bail!("{p}");
+    }
+    for (target, _) in layer.targets() {
+        match mapping.fields.get(*target) {
+            Some(source) => println!("  {target:<13} ← {source}"),
+            None => println!("  {target:<13} ← (none)"),
+        }
+    }
+    if let Some(k) = &args.key {
+        if !table.fields.iter().any(|f| f == k) {
+            bail!("文件中没有键字段“{k}” / the file has no key field '{k}'");
+        }
+    }
+
+    let mut staged = Vec::with_capacity(table.rows.len());
+    let mut problems: Vec<Problem> = Vec::new();
+    for (i, r) in table.rows.iter().enumerate() {
+        let row = i + 1;
+        if let Some(e) = &r.geometry_error {
+            problems.push(Problem {
+                row,
+                field: Some("geometry".into()),
+                zh: format!("几何无法读取：{e}"),
+                en: format!("the geometry cannot be read: {e}"),
+            });
+            continue;
+        }
+        let source = SourceRow {
+            row,
+            values: &r.values,
+            geometry: r.geometry.as_ref(),
+        };
+        match core_import::stage_row(layer, &mapping, &source, offset, args.key.as_deref()) {
+            Ok(s) => staged.push((row, s)),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    let key_of = |s: &StagedRow| -> Option<String> {
+        match s {
+            StagedRow::Household(h) => h.key.clone(),
+            StagedRow::Facility(f) => f.key.clone(),
+        }
+    };
+    let keys: Vec<(usize, String)> = staged
+        .iter()
+        .filter_map(|(row, s)| key_of(s).map(|k| (*row, k)))
+        .collect();
+    problems.extend(core_import::duplicate_keys(
+        keys.iter().map(|(r, k)| (*r, k.as_str())),
+    ));
+    problems.sort_by_key(|p| p.row);
+
+    println!("前几行（将要存入）first rows as they would be stored:");
+    for (row, s) in staged.iter().take(5) {
+        println!("  {row}: {}", serde_json::to_string(s)?);
+    }
+    if problems.is_empty() {
+        println!("问题 problems: 0");
+    } else {
+        println!("问题 problems: {}", problems.len());
+        for p in &problems {
+            println!("  {p}");
+        }
+    }
+    if args.dry_run {
+        println!(
+            "试运行，未写入 / dry run, nothing written: {} rows would be stored",
+            staged.len()
+        );
+        return Ok(());
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{} 个问题，未写入任何数据；请修正后重试（--dry-run 可先检查）/ {} problems, nothing written; fix them and retry (--dry-run checks first)",
+            problems.len(),
+            problems.len()
+        );
+    }
+    let store = store.context("no database")?;
+    let before = store.layer_count(layer.as_str()).await?;
+    let bar = ProgressBar::new(staged.len() as u64).with_style(rows_style(
+        "写入 writing {bar:30} {pos}/{len} rows ({per_sec}) {elapsed}",
+    ));
+    let started = Instant::now();
+    let mut progress = |n: usize| bar.set_position(n as u64);
+    let counts = match layer {
+        ImportLayer::Households => {
+            let rows: Vec<_> = staged
+                .into_iter()
+                .filter_map(|(_, s)| match s {
+                    StagedRow::Household(h) => Some(h),
+                    _ => None,
+                })
+                .collect();
+            store.import_households(&rows, &mut progress).await
+        }
+        _ => {
+            let rows: Vec<_> = staged
+                .into_iter()
+                .filter_map(|(_, s)| match s {
+                    StagedRow::Facility(f) => Some(f),
+                    _ => None,
+                })
+                .collect();
+            store.import_facilities(&rows, &mut progress).await
+        }
+    }
+    .map_err(|e| {
+        anyhow::anyhow!("写入失败，数据库未改变 / writing failed, the database is as it was: {e}")
+    })?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let after = store.layer_count(layer.as_str()).await?;
+    println!(
+        "已写入 stored: {} inserted, {} updated in {:.2} s ({:.0} rows/s); {} {} → {}",
+        counts.inserted,
+        counts.updated,
+        seconds,
+        (counts.inserted + counts.updated) as f64 / seconds.max(1e-9),
+        layer.as_str(),
+        before,
+        after
+    );
+    store
+        .audit(AuditEntry {
+            action: "import",
+            target: Some(layer.as_str().to_string()),
+            detail: serde_json::json!({
+                "file": args.file.display().to_string(),
+                "crs": table.crs,
+                "inserted": counts.inserted,
+                "updated": counts.updated,
+            }),
+            ..Default::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// Writes a layer to a file; households only within `--user`'s scope, masked per role.
+pub async fn export(store: &Store, args: &ExportArgs) -> Result<()> {
+    let format = ExportFormat::parse(&args.format).with_context(|| {
+        format!(
+            "未知格式 {0}（gpkg、shp、kml、geojson、csv、xlsx）/ unknown format {0}",
+            args.format
+        )
+    })?;
+    let epsg: u32 = match args.crs.trim_start_matches("EPSG:") {
+        "4326" => 4326,
+        "4490" => 4490,
+        other => {
+            bail!("导出坐标系只能是 4326 或 4490 / the export CRS is 4326 or 4490, not {other}")
+        }
+    };
+    let (table, user) = if args.layer == "households" {
+        let name = args
+            .user
+            .as_deref()
+            .context("导出住户须指定 --user，按其范围和角色脱敏 / exporting households needs --user: their scope and role decide what is shown")?;
+        let user = store
+            .user_by_name(name)
+            .await?
+            .with_context(|| format!("没有用户 {name} / no user {name}"))?;
+        let account = store.account(&user).await?;
+        let assignments = account.assignments();
+        let roots = auth::household_scope_roots(&assignments);
+        let mut table = store.export_households(&roots).await?;
+        // Mask per row, as the API does: the role held on the household's chain decides.
+        let col = |n: &str| table.columns.iter().position(|c| *c == n);
+        let (name_i, phone_i, id_i, tags_i) =
+            (col("head_name"), col("phone"), col("id_card"), col("tags"));
+        table.rows.retain_mut(|r| {
+            let Some(access) = auth::household_access(&assignments, &r.chain) else {
+                return false;
+            };
+            let mut apply = |i: Option<usize>, v: Visibility, mask: fn(&str) -> String| {
+                if let Some(i) = i {
+                    r.values[i] = auth::reveal(r.values[i].take(), v, mask);
+                }
+            };
+            apply(name_i, access.names, |s| s.to_string());
+            apply(phone_i, access.phone, auth::mask_phone);
+            apply(id_i, access.id_card, auth::mask_id_card);
+            apply(tags_i, access.tags, |s| s.to_string());
+            true
+        });
+        (table, Some(user))
+    } else {
+        (store.export_public_layer(&args.layer).await?, None)
+    };
+    let out = OutTable {
+        name: args.layer.clone(),
+        columns: table.columns.iter().map(|c| c.to_string()).collect(),
+        rows: table.rows.into_iter().map(|r| (r.wkb, r.values)).collect(),
+    };
+    let n = out.rows.len();
+    let written = cuntu_gdal::export::write(&out, format, epsg, &args.output)?;
+    if let Some(user) = &user {
+        store
+            .audit(AuditEntry {
+                user_id: Some(user.id),
+                username: Some(&user.username),
+                action: "export_households",
+                target: Some(written.display().to_string()),
+                detail: serde_json::json!({"rows": n, "format": args.format}),
+                ..Default::default()
+            })
+            .await?;
+    }
+    println!(
+        "已导出 exported {n} {} to {} (EPSG:{epsg})",
+        args.layer,
+        written.display()
+    );
+    Ok(())
+}
