@@ -43,6 +43,7 @@ import { lang, onLangChange, t, tf, tk, type TKey } from './i18n';
 import { labelPoint } from './labels';
 import { buildStyle, SOURCE_IDS, type SourceId } from './style';
 import { dequeue, enqueue, flush, isNetworkError, newClientId, queued, type QueuedVisit } from './visitqueue';
+import { startEvacuation } from './evacuation';
 
 declare global {
   interface Window {
@@ -533,6 +534,8 @@ function buildPanel(): void {
       el('div', { id: 'w-status', class: 'worker-status' }),
       el('div', { id: 'w-progress', class: 'worker-progress', 'data-testid': 'worker-progress' }),
     ),
+    // The evacuation duty (evacuation.ts), above everything else while there is one.
+    el('section', { id: 'w-evac', class: 'worker-evac', 'data-testid': 'evac-section' }),
     el('div', { class: 'worker-search-wrap' }, search, el('ul', { id: 'w-results', class: 'worker-results', 'data-testid': 'search-results', role: 'listbox' })),
     el('div', { id: 'w-body', class: 'worker-body' }),
   );
@@ -1364,6 +1367,7 @@ export async function startWorker(): Promise<void> {
     markReady();
     if (!offlineStart) void flushQueue();
   });
+  startEvacuation($('w-evac'), { user: () => state.user, map: () => state.map, focus: focusOn });
   // Offline, tiles never seen are missing: expected, not an error worth a red console line.
   map.on('error', (e) => {
     if (navigator.onLine) console.error(e.error);
