@@ -62,7 +62,7 @@ const st: {
   stale: boolean;
   busy: Set<string>;
   /** per "evac:household": the last answer (error text from the server, or 'queued') */
-  result: Map<string, { kind: 'ok' | 'error' | 'queued'; text: string }>;
+  result: Map<string, { kind: 'ok' | 'error' | 'queued'; text: () => string }>;
   notes: Map<string, string>;
 } = {
   user: () => null,
@@ -199,7 +199,11 @@ export function refreshEvacuations(): Promise<void> {
       st.list ??= overlay(load<Detail[]>('cache', []));
       st.stale = true;
     }
-    render();
+    // Not while a note is being typed (the list would be rebuilt under the keyboard): the next
+    // poll, or the mark itself, draws it.
+    const typing = document.activeElement instanceof HTMLInputElement && box?.contains(document.activeElement);
+    if (typing) renderMap();
+    else render();
     document.body.dataset.evacReady = '1';
   })().finally(() => (refreshing = null));
   return refreshing;
@@ -215,10 +219,11 @@ function flushMarks(): Promise<void> {
       try {
         await putMark(m);
         sent++;
-        st.result.set(key(m.evacuation, m.household), { kind: 'ok', text: t('evac.sent') });
+        st.result.set(key(m.evacuation, m.household), { kind: 'ok', text: () => t('evac.sent') });
       } catch (e) {
         if (isNetwork(e) || (e instanceof HttpError && (e.status === 401 || e.status >= 500))) break;
-        st.result.set(key(m.evacuation, m.household), { kind: 'error', text: t('evac.refused') + (e instanceof Error ? e.message : String(e)) });
+        const why = e instanceof Error ? e.message : String(e);
+        st.result.set(key(m.evacuation, m.household), { kind: 'error', text: () => t('evac.refused') + why });
       }
       setQueue(queue().filter((q) => !(q.evacuation === m.evacuation && q.household === m.household && q.queued_at === m.queued_at)));
     }
@@ -241,18 +246,20 @@ async function mark(d: Detail, h: Evacuee, status: EvacStatus): Promise<void> {
   try {
     if (!navigator.onLine) throw new TypeError('offline');
     await putMark(m);
-    st.result.set(k, { kind: 'ok', text: tf('evac.marked', { status: t(`evac.status.${status}` as TKey) }) });
+    st.result.set(k, { kind: 'ok', text: () => tf('evac.marked', { status: t(`evac.status.${status}` as TKey) }) });
     st.notes.delete(k);
   } catch (e) {
     if (isNetwork(e)) {
       // Keep only the latest mark of a household.
       setQueue([...queue().filter((q) => !(q.evacuation === m.evacuation && q.household === m.household)), m]);
-      st.result.set(k, { kind: 'queued', text: t('evac.queued') });
+      st.result.set(k, { kind: 'queued', text: () => t('evac.queued') });
       st.notes.delete(k);
     } else {
       setStatus(d, h, before.status, null);
       h.note = before.note;
-      st.result.set(k, { kind: 'error', text: t('evac.error') + (e instanceof Error ? e.message : String(e)) });
+      // The server's message, in the language of the request.
+      const why = e instanceof Error ? e.message : String(e);
+      st.result.set(k, { kind: 'error', text: () => t('evac.error') + why });
     }
   } finally {
     st.busy.delete(k);
@@ -348,7 +355,7 @@ function render(): void {
           h.note ? el('div', { class: 'evac-saved-note muted', text: tf('evac.savedNote', { note: h.note }) }) : null,
           buttons,
           note,
-          res ? el('p', { class: res.kind === 'error' ? 'form-error' : 'evac-ok', 'data-testid': 'evac-result', 'data-kind': res.kind, role: res.kind === 'error' ? 'alert' : 'status', text: res.text }) : null,
+          res ? el('p', { class: res.kind === 'error' ? 'form-error' : 'evac-ok', 'data-testid': 'evac-result', 'data-kind': res.kind, role: res.kind === 'error' ? 'alert' : 'status', text: res.text() }) : null,
         ),
       );
     }
@@ -416,7 +423,11 @@ export function startEvacuation(
   }
   window.addEventListener('online', () => void refreshEvacuations());
   window.addEventListener('offline', render);
-  onLangChange(() => void refreshEvacuations());
+  onLangChange(() => {
+    render();
+    // The needs are worded by the server in the request's language.
+    void refreshEvacuations();
+  });
   // The leader may start an evacuation at any moment; the tally of other workers changes too.
   window.setInterval(() => {
     if (navigator.onLine) void refreshEvacuations();
