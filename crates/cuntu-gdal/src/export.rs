@@ -172,23 +172,26 @@ fn fill(
             options: (!options.is_empty()).then_some(options),
         })
         .map_err(|e| err("无法创建图层", e))?;
+    // Some drivers start a layer with fields of their own (KML: Name, Description) and some
+    // rename ours (Shapefile: ten characters), so each column's index is taken as it is made.
+    let mut index = Vec::with_capacity(table.columns.len());
     for c in &table.columns {
         FieldDefn::new(c, OGRFieldType::OFTString)
             .and_then(|f| f.add_to_layer(&layer))
             .map_err(|e| err(format!("无法创建字段 {c}"), e))?;
+        index.push(layer.defn().fields().count() - 1);
     }
     let defn = layer.defn();
-    // Drivers may rename fields (Shapefile: 10 characters), so fields go by position.
     for (wkb, values) in &table.rows {
         let mut feature = Feature::new(defn).map_err(|e| err("无法创建要素", e))?;
         let geometry = Geometry::from_wkb(wkb).map_err(|e| err("数据库中的几何无法读取", e))?;
         feature
             .set_geometry(geometry)
             .map_err(|e| err("无法写入几何", e))?;
-        for (i, v) in values.iter().enumerate() {
+        for (i, v) in index.iter().zip(values) {
             if let Some(v) = v {
                 feature
-                    .set_field_string(i, v)
+                    .set_field_string(*i, v)
                     .map_err(|e| err("无法写入字段", e))?;
             }
         }

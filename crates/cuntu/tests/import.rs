@@ -482,27 +482,41 @@ async fn exports_round_trip_through_gdal_with_phones_masked_for_a_cadre() {
         }
     }
 
-    // And back in: the GeoPackage re-imports into a fresh database at the same places.
-    let db2 = TestDatabase::new().await.unwrap();
-    let back = cuntu(
-        &db2.url,
-        &[
-            "import",
-            dir.path().join("out.gpkg").to_str().unwrap(),
-            "--layer",
-            "households",
-        ],
-    );
-    assert!(back.status.success(), "{}", text(&back));
-    let stored: Vec<(String, f64, f64)> = sqlx::query_as(
-        "SELECT head_name, ST_X(geom), ST_Y(geom) FROM households ORDER BY house_number",
-    )
-    .fetch_all(db2.store.pool())
-    .await
-    .unwrap();
-    assert_eq!(stored.len(), 2);
-    for ((_, x, y), (x0, y0)) in stored.iter().zip(POINTS) {
-        assert!((x - x0).abs() < 1e-9 && (y - y0).abs() < 1e-9);
+    // And back in: every format re-imports into a fresh database at the same places with
+    // the same names (files without a CRS, CSV and XLSX, are given one).
+    for (file, crs) in [
+        ("out.gpkg", None),
+        ("out.shp.zip", None),
+        ("out.kml", None),
+        ("out.geojson", None),
+        ("out.csv", Some("4326")),
+        ("out.xlsx", Some("4326")),
+    ] {
+        let db2 = TestDatabase::new().await.unwrap();
+        let path = dir.path().join(file);
+        let mut args = vec!["import", path.to_str().unwrap(), "--layer", "households"];
+        if let Some(c) = crs {
+            args.extend(["--crs", c]);
+        }
+        let back = cuntu(&db2.url, &args);
+        assert!(back.status.success(), "{file}: {}", text(&back));
+        let stored: Vec<(String, String, f64, f64)> = sqlx::query_as(
+            "SELECT head_name, house_number, ST_X(geom), ST_Y(geom) FROM households ORDER BY house_number",
+        )
+        .fetch_all(db2.store.pool())
+        .await
+        .unwrap();
+        assert_eq!(stored.len(), 2, "{file}");
+        for ((name, number, x, y), ((x0, y0), (name0, number0))) in stored
+            .iter()
+            .zip(POINTS.iter().zip([("赵一", "1号"), ("赵二", "2号")]))
+        {
+            assert_eq!((name.as_str(), number.as_str()), (name0, number0), "{file}");
+            assert!(
+                (x - x0).abs() < 1e-7 && (y - y0).abs() < 1e-7,
+                "{file}: {x},{y}"
+            );
+        }
     }
 
     // Public layers need no user.
