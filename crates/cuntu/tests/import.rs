@@ -549,3 +549,65 @@ async fn exports_round_trip_through_gdal_with_phones_masked_for_a_cadre() {
     assert!(!refused.status.success());
     assert!(text(&refused).contains("--user"));
 }
+
+#[tokio::test]
+async fn facilities_from_a_bd09_geojson_take_their_kind_from_chinese_words() {
+    let db = TestDatabase::new().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wgs = Coord { x: 114.5, y: 37.9 };
+    let bd = coords::gcj02_to_bd09(coords::wgs84_to_gcj02(wgs));
+    let path = dir.path().join("f.geojson");
+    let feature = |kind: &str, name: &str, id: &str| {
+        format!(
+            r#"{{"type":"Feature","properties":{{"类型":"{kind}","名称":"{name}","容量":"150","编号":"{id}"}},"geometry":{{"type":"Point","coordinates":[{},{}]}}}}"#,
+            bd.x, bd.y
+        )
+    };
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{},{}]}}"#,
+            feature("卫生室", "冶河村卫生室", "F1"),
+            feature("避难场所", "冶河小学操场", "F2")
+        ),
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let args = [
+        "import",
+        p,
+        "--layer",
+        "facilities",
+        "--crs",
+        "bd09",
+        "--key",
+        "编号",
+    ];
+    let run = cuntu(&db.url, &args);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(
+        text(&run).contains("BD-09 → GCJ-02 → WGS84"),
+        "{}",
+        text(&run)
+    );
+    let again = cuntu(&db.url, &args);
+    assert!(
+        text(&again).contains("0 inserted, 2 updated"),
+        "{}",
+        text(&again)
+    );
+    let rows: Vec<(String, i32, f64, f64)> = sqlx::query_as(
+        "SELECT kind, capacity, ST_X(geom), ST_Y(geom) FROM facilities ORDER BY import_key",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[1].0.as_str()),
+        ("clinic", "shelter")
+    );
+    assert_eq!(rows[0].1, 150);
+    // BD-09's inverse is approximate (about 1e-6 degrees, a decimetre).
+    assert!((rows[0].2 - wgs.x).abs() < 2e-5 && (rows[0].3 - wgs.y).abs() < 2e-5);
+}
