@@ -64,6 +64,8 @@ const st: {
   /** per "evac:household": the last answer (error text from the server, or 'queued') */
   result: Map<string, { kind: 'ok' | 'error' | 'queued'; text: () => string }>;
   notes: Map<string, string>;
+  /** evacuations the worker opened or folded */
+  open: Map<number, boolean>;
 } = {
   user: () => null,
   map: () => null,
@@ -73,6 +75,7 @@ const st: {
   busy: new Set(),
   result: new Map(),
   notes: new Map(),
+  open: new Map(),
 };
 
 const key = (e: number, h: number) => `${e}:${h}`;
@@ -302,9 +305,16 @@ function render(): void {
     const rows = [...d.households].sort(
       (a, b) => String(a.house_number ?? '').localeCompare(String(b.house_number ?? ''), undefined, { numeric: true }) || a.id - b.id,
     );
+    const busy = d.tally.by_status.pending > 0 || d.tally.by_status.needs_help > 0;
     const details = el(
       'details',
-      { class: 'evac-one', 'data-testid': 'evacuation', 'data-evacuation': String(d.evacuation.id), open: '' },
+      // Open while something is left to do there, unless the worker folded it.
+      {
+        class: 'evac-one',
+        'data-testid': 'evacuation',
+        'data-evacuation': String(d.evacuation.id),
+        open: (st.open.get(d.evacuation.id) ?? busy) ? '' : undefined,
+      },
       el('summary', {}, el('strong', { text: d.evacuation.name }), ' ', el('span', { class: 'muted', text: tf('evac.count', { n: d.households.length }) })),
       tally,
     );
@@ -360,6 +370,11 @@ function render(): void {
       );
     }
     details.append(ul);
+    // (A toggle event also follows the `open` given at creation: only a change is remembered.)
+    details.addEventListener('toggle', () => {
+      if (details.open === busy) st.open.delete(d.evacuation.id);
+      else st.open.set(d.evacuation.id, details.open);
+    });
     box.append(details);
   }
 }
