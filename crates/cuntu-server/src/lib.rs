@@ -77,7 +77,12 @@ pub async fn prepare(store: Store, web_dir: PathBuf) -> Result<AppState, cuntu_s
         roads: Arc::new(tokio::sync::OnceCell::new()),
         clock: Clock::default(),
     };
-    tokio::spawn(index::follow_changes(store, state.index.clone(), listener));
+    tokio::spawn(index::follow_changes(
+        store.clone(),
+        state.index.clone(),
+        listener,
+    ));
+    tokio::spawn(routes::notifications::deliver_webhooks(store));
     Ok(state)
 }
 

@@ -621,3 +621,200 @@ async fn deadlines_run_on_the_clock_and_an_unanswered_whistle_escalates_by_itsel
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "outside the worker's grid");
 }
+
+#[tokio::test]
+async fn notifications_reach_each_inbox_once_and_the_webhook_hears_signed_events() {
+    use hmac::{Hmac, Mac};
+    let f = fixture().await;
+    let none = json!({});
+    // An outside system listening for the township's events.
+    let heard: std::sync::Arc<tokio::sync::Mutex<Vec<(String, String)>>> = Default::default();
+    let sink = heard.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let sink = sink.clone();
+            async move {
+                let signature = headers["x-cuntu-signature"].to_str().unwrap().to_string();
+                sink.lock().await.push((signature, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (_, me) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/me", f.base),
+        &f.admin,
+        None,
+    )
+    .await;
+    let township = me["user"]["roles"][0]["area_id"].as_i64().unwrap();
+    let secret = "a-secret-of-sixteen+";
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        &format!("{}/api/townships/{township}/webhook", f.base),
+        &f.cadre,
+        Some(json!({ "url": hook, "secret": secret })),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "only the township admin sets it"
+    );
+    let (status, body) = call(
+        reqwest::Method::PUT,
+        &format!("{}/api/townships/{township}/webhook", f.base),
+        &f.admin,
+        Some(json!({ "url": hook, "secret": secret })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let unread = |cookie: String| {
+        let base = f.base.clone();
+        async move {
+            let (_, n) = call(
+                reqwest::Method::GET,
+                &format!("{base}/api/notifications"),
+                &cookie,
+                None,
+            )
+            .await;
+            n
+        }
+    };
+    let i = f.report(&f.worker, "normal", 114.305).await;
+    let id = i["id"].as_i64().unwrap();
+    assert_eq!(
+        unread(f.worker.clone()).await["unread"],
+        json!(0),
+        "the reporter is not told of their own report"
+    );
+    f.step(id, &f.worker, "accept", none.clone(), "accepted")
+        .await;
+    f.step(id, &f.worker, "escalate", none.clone(), "escalated")
+        .await;
+    let cadre = unread(f.cadre.clone()).await;
+    assert_eq!(cadre["unread"], json!(1), "{cadre}");
+    assert!(cadre["notifications"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("Incident {id}")));
+    f.step(
+        id,
+        &f.cadre,
+        "whistle",
+        json!({ "departments": [f.departments.0] }),
+        "whistled",
+    )
+    .await;
+    assert_eq!(unread(f.dept.clone()).await["unread"], json!(1));
+    assert_eq!(
+        unread(f.dept2.clone()).await["unread"],
+        json!(0),
+        "another department hears nothing"
+    );
+
+    // An unsigned whistle: the departments and the township hear of its escalation once,
+    // however often the incidents are read.
+    let read_incidents = || async {
+        for _ in 0..3 {
+            call(
+                reqwest::Method::GET,
+                &format!("{}/api/incidents", f.base),
+                &f.cadre,
+                None,
+            )
+            .await;
+        }
+    };
+    let kinds_of = |n: &Value, incident: i64| -> Vec<String> {
+        n["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["incident"] == json!(incident))
+            .map(|x| x["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    f.clock.advance(chrono::Duration::minutes(61));
+    read_incidents().await;
+    let dept = unread(f.dept.clone()).await;
+    assert_eq!(
+        kinds_of(&dept, id)
+            .iter()
+            .filter(|k| *k == "escalated")
+            .count(),
+        1,
+        "{dept}"
+    );
+    let admin = unread(f.admin.clone()).await;
+    assert_eq!(kinds_of(&admin, id), ["escalated"], "{admin}");
+    // An incident left unaccepted past its day: its grid is told it is overdue, once.
+    let late = f.report(&f.worker, "normal", 114.3055).await["id"]
+        .as_i64()
+        .unwrap();
+    f.clock.advance(chrono::Duration::hours(25));
+    read_incidents().await;
+    read_incidents().await;
+    let worker = unread(f.worker.clone()).await;
+    assert_eq!(kinds_of(&worker, late), ["overdue"], "{worker}");
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/notifications/read", f.base),
+        &f.dept,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(unread(f.dept.clone()).await["unread"], json!(0));
+
+    // The webhook heard the report, the escalation, the whistle and the rest, each signed.
+    assert!(
+        common::eventually(|| async {
+            let bodies = heard.lock().await;
+            ["inbox", "escalated", "overdue"].iter().all(|kind| {
+                bodies
+                    .iter()
+                    .any(|(_, b)| b.contains(&format!("\"event\":\"{kind}\"")))
+            })
+        })
+        .await,
+        "webhook deliveries: {:?}",
+        heard.lock().await
+    );
+    for (signature, body) in heard.lock().await.iter() {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(signature, &format!("sha256={expected}"));
+        let event: Value = serde_json::from_str(body).unwrap();
+        assert!(
+            event["incident"] == json!(id) || event["incident"] == json!(late),
+            "{event}"
+        );
+    }
+    let events: Vec<String> = heard
+        .lock()
+        .await
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for kind in ["inbox", "escalated", "overdue"] {
+        assert!(events.iter().any(|e| e == kind), "{kind} not in {events:?}");
+    }
+}

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
 
+use crate::notifications::{notify, Audience, Notice};
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, FromRow, Serialize)]
@@ -126,6 +127,8 @@ pub struct Transition<'a> {
     pub resolved_by: Option<&'a str>,
     /// Departments whistled to (first one leads).
     pub departments: &'a [i64],
+    /// Who hears of it (in the same transaction).
+    pub notice: Option<Notice>,
 }
 
 /// Incidents a viewer sees.
@@ -255,6 +258,16 @@ impl Store {
         n: &NewIncident<'_>,
         due_at: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        self.report_incident_noticed(n, due_at, None).await
+    }
+
+    /// [`Store::report_incident`], telling `notice`'s audience in the same transaction.
+    pub async fn report_incident_noticed(
+        &self,
+        n: &NewIncident<'_>,
+        due_at: DateTime<Utc>,
+        notice: Option<&Notice>,
+    ) -> Result<i64, StoreError> {
         let mut tx = self.pool().begin().await?;
         let id: i64 = sqlx::query_scalar(
             "WITH p AS (SELECT ST_SetSRID(ST_MakePoint($1, $2), 4326) AS g), \
@@ -292,6 +305,9 @@ impl Store {
         .bind(n.lat)
         .execute(&mut *tx)
         .await?;
+        if let Some(notice) = notice {
+            notify(&mut tx, id, notice).await?;
+        }
         tx.commit().await?;
         Ok(id)
     }
@@ -398,6 +414,9 @@ impl Store {
         .bind(t.late)
         .execute(&mut *tx)
         .await?;
+        if let Some(notice) = &t.notice {
+            notify(&mut tx, t.incident, notice).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -440,8 +459,24 @@ impl Store {
                 )
                 .bind(id)
                 .bind(now)
-                .bind(note)
+                .bind(&note)
                 .execute(&mut *tx)
+                .await?;
+                notify(
+                    &mut tx,
+                    id,
+                    &Notice {
+                        audience: Audience {
+                            township: true,
+                            departments: true,
+                            ..Audience::default()
+                        },
+                        kind: "escalated",
+                        zh: format!("事件 {id}：{note}"),
+                        en: format!("Incident {id}: {note}"),
+                        except: None,
+                    },
+                )
                 .await?;
                 escalated.push(id);
             }

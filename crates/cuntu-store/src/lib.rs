@@ -17,6 +17,7 @@ pub mod households;
 pub mod import;
 pub mod incidents;
 pub mod layers;
+pub mod notifications;
 pub mod ogc;
 pub mod proposals;
 pub mod risk;

@@ -18,6 +18,7 @@ use cuntu_core::incident::{
     Capacity, Grade, Level, Since, State as IncidentState, Step,
 };
 use cuntu_store::incidents::{IncidentRow, IncidentScope, NewIncident, Transition};
+use cuntu_store::notifications::{Audience, Notice};
 use geo::coord;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -217,6 +218,7 @@ async fn sweep(state: &AppState) -> Result<(), ApiError> {
     if !escalated.is_empty() {
         tracing::info!(?escalated, "unanswered whistles escalated");
     }
+    state.store.notice_overdue(state.clock.now()).await?;
     Ok(())
 }
 
@@ -384,9 +386,25 @@ async fn report(
     }
     let now = state.clock.now();
     let due = due_at(now, allowance(&state, grade, Step::Accept).await?);
+    let notice = Notice {
+        audience: Audience {
+            grid: true,
+            ..Audience::default()
+        },
+        kind: "inbox",
+        zh: format!(
+            "新事件待受理：{}",
+            r.description.trim().chars().take(40).collect::<String>()
+        ),
+        en: format!(
+            "A new incident waits for the grid: {}",
+            r.description.trim().chars().take(40).collect::<String>()
+        ),
+        except: Some(actor.user_id),
+    };
     let id = state
         .store
-        .report_incident(
+        .report_incident_noticed(
             &NewIncident {
                 lon,
                 lat,
@@ -400,6 +418,7 @@ async fn report(
                 at: now,
             },
             due,
+            Some(&notice),
         )
         .await?;
     let row = state.store.incident(id).await?.ok_or(ApiError::Internal)?;
@@ -598,6 +617,14 @@ async fn act(
     } else {
         note
     };
+    let notice = notice_for(
+        action,
+        to,
+        row.id,
+        &row.category_zh,
+        &row.category_en,
+        actor.user_id,
+    );
     let applied = state
         .store
         .apply_transition(&Transition {
@@ -615,6 +642,7 @@ async fn act(
             due_at: due,
             resolved_by: (action == Action::Resolve).then(|| level_of(from).code()),
             departments: &departments,
+            notice,
         })
         .await?;
     if !applied {
@@ -641,6 +669,56 @@ async fn act(
         .await?
         .ok_or(ApiError::Internal)?;
     Ok(Json(incident_json(&row, now, lang, &actor)))
+}
+
+/// Who hears of a step: the people whose inbox the incident reaches.
+fn notice_for(
+    action: Action,
+    to: IncidentState,
+    id: i64,
+    category_zh: &str,
+    category_en: &str,
+    by: i64,
+) -> Option<Notice> {
+    let (audience, kind) = match (action, to) {
+        (Action::Escalate, _) | (Action::Reopen, IncidentState::Escalated) => (
+            Audience {
+                village: true,
+                ..Audience::default()
+            },
+            "inbox",
+        ),
+        (Action::Whistle, _) | (Action::Reopen, IncidentState::DeptAccepted) => (
+            Audience {
+                departments: true,
+                ..Audience::default()
+            },
+            "inbox",
+        ),
+        (Action::Reopen, _) => (
+            Audience {
+                grid: true,
+                ..Audience::default()
+            },
+            "inbox",
+        ),
+        (Action::Resolve, _) => (
+            Audience {
+                reporter: true,
+                grid: true,
+                ..Audience::default()
+            },
+            "resolved",
+        ),
+        _ => return None,
+    };
+    Some(Notice {
+        audience,
+        kind,
+        zh: format!("事件 {id}（{category_zh}）{}", to.label_zh()),
+        en: format!("Incident {id} ({category_en}): {}", to.label_en()),
+        except: Some(by),
+    })
 }
 
 #[derive(Deserialize)]

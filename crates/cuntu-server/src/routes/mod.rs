@@ -6,9 +6,10 @@ pub(crate) mod grid_layer;
 mod health;
 mod households;
 mod incidents;
-mod open311;
 mod leader;
+pub(crate) mod notifications;
 mod ogc;
+mod open311;
 mod route;
 mod session;
 mod tiles;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(route::router())
         .merge(leader::router())
         .merge(incidents::router())
+        .merge(notifications::router())
         .merge(ogc::router())
         .route("/api/{*rest}", get(api_not_found))
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -340,9 +340,27 @@ async fn post_request(
     };
     let now = state.clock.now();
     let due = due_at(now, default_allowance(grade, Step::Accept));
+    // Public reports wait in the township's triage queue (and the grid's inbox).
+    let notice = cuntu_store::notifications::Notice {
+        audience: cuntu_store::notifications::Audience {
+            township: true,
+            grid: true,
+            ..Default::default()
+        },
+        kind: "inbox",
+        zh: format!(
+            "Open311 新报告待分拣：{}",
+            description.trim().chars().take(40).collect::<String>()
+        ),
+        en: format!(
+            "A new Open311 report waits for triage: {}",
+            description.trim().chars().take(40).collect::<String>()
+        ),
+        except: None,
+    };
     let stored = state
         .store
-        .report_incident(
+        .report_incident_noticed(
             &NewIncident {
                 lon,
                 lat,
@@ -356,6 +374,7 @@ async fn post_request(
                 at: now,
             },
             due,
+            Some(&notice),
         )
         .await;
     match stored {

@@ -164,6 +164,12 @@ pub const OPERATIONS: &[Operation] = &[
     op("GET", "/api/hazards/{id}/history", "Risk map", "A hazard's versions", &[], None, JSON),
     op("GET", "/api/hazards/{id}/inspections", "Risk map", "A hazard's inspections", &[], None, JSON),
     op("POST", "/api/hazards/{id}/inspections", "Risk map", "Record an inspection", &[], B, JSON),
+    op("GET", "/api/notifications", "Incidents", "Your notifications: incidents reaching your inbox or overdue there", &[], None, JSON),
+    op("POST", "/api/notifications/read", "Incidents", "Mark all your notifications read", &[], None, JSON),
+    op("POST", "/api/notifications/{id}/read", "Incidents", "Mark one notification read", &[], None, JSON),
+    op("GET", "/api/townships/{id}/webhook", "Incidents", "The township's webhook URL (its admin)", &[], None, JSON),
+    op("PUT", "/api/townships/{id}/webhook", "Incidents", "Set the township's webhook: URL and signing secret", &[], B, JSON),
+    op("DELETE", "/api/townships/{id}/webhook", "Incidents", "Remove the township's webhook", &[], None, JSON),
     // Open311 GeoReport v2 ({format}: json or xml; {code}, {id}, {token} carry .json or .xml)
     op("GET", "/open311/v2/discovery.{format}", "Open311", "Discovery: the endpoint and its formats", &[], None, JSON),
     op("GET", "/open311/v2/services.{format}", "Open311", "Services: the incident categories", &[], None, JSON),
