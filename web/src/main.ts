@@ -45,7 +45,11 @@ const isDraw = /^\/draw\/?$/.test(location.pathname);
 const isWorker = /^\/worker\/?$/.test(location.pathname);
 // /leader: the township leader's risk map; the page sends a visitor to the login, other roles get a note.
 const isLeader = /^\/leader\/?$/.test(location.pathname);
-document.body.classList.add(isLogin ? 'page-login' : isDraw ? 'page-draw' : isWorker ? 'page-worker' : isLeader ? 'page-leader' : 'page-map');
+// /incidents: incidents in the caller's scope (issue 8); the page sends a visitor to the login.
+const isIncidents = /^\/incidents\/?$/.test(location.pathname);
+document.body.classList.add(
+  isLogin ? 'page-login' : isDraw ? 'page-draw' : isWorker ? 'page-worker' : isLeader ? 'page-leader' : isIncidents ? 'page-incidents' : 'page-map',
+);
 initLangSwitch();
 
 if (isLogin) {
@@ -68,6 +72,12 @@ if (isLogin) {
   void initAccount();
   import('./leader')
     .then((m) => m.startLeader())
+    .catch(fatal);
+} else if (isIncidents) {
+  $('stage').hidden = false;
+  void initAccount();
+  import('./incidents')
+    .then((m) => m.startIncidents())
     .catch(fatal);
 } else {
   $('stage').hidden = false;
