@@ -34,6 +34,8 @@ pub enum BenchCommand {
     Route(RouteBench),
     /// Exposure of households to every hazard: the R-tree against PostGIS ST_DWithin.
     Exposure(crate::bench_exposure::ExposureBench),
+    /// A generated GeoPackage of points: `cuntu import` against `ogr2ogr -f PostgreSQL`.
+    Import(crate::bench_import::ImportBench),
 }
 
 #[derive(Args)]
@@ -95,6 +97,8 @@ pub async fn run(store: Option<&Store>, command: &BenchCommand) -> Result<()> {
             let store = store.context("the exposure benchmark needs the database")?;
             crate::bench_exposure::run(store, args).await
         }
+        // Runs in throwaway databases of its own, so it needs none given.
+        BenchCommand::Import(args) => crate::bench_import::run(args).await,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_exposure;
+mod bench_import;
 mod demo;
 mod gen;
 mod grid;

@@ -1,0 +1,151 @@
+//! `cuntu bench import`: a generated GeoPackage of N household points imported by
+//! `cuntu import` (read, map, check, one transaction) and by `ogr2ogr -f PostgreSQL -append`
+//! into the same `households` table (same triggers) of a throwaway database, in one run.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use cuntu_core::import::{self as core_import, ImportLayer, SourceRow, StagedRow};
+use cuntu_store::testing::TestDatabase;
+
+#[derive(Args)]
+pub struct ImportBench {
+    /// Points in the generated GeoPackage.
+    #[arg(long, default_value_t = 1_000_000)]
+    points: usize,
+}
+
+fn run_ok(cmd: &mut Command, what: &str) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
+    if !out.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+fn generate(dir: &Path, n: usize) -> Result<std::path::PathBuf> {
+    use std::io::Write;
+    let csv = dir.join("points.csv");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&csv)?);
+    writeln!(w, "head_name,house_number,members,phone,lon,lat")?;
+    // A deterministic spread over a county-sized box near 石家庄.
+    let side = (n as f64).sqrt().ceil() as usize;
+    for i in 0..n {
+        let (r, c) = (i / side, i % side);
+        let lon = 114.3 + 0.4 * c as f64 / side as f64;
+        let lat = 37.7 + 0.4 * r as f64 / side as f64;
+        writeln!(
+            w,
+            "户主{i},{}号,{},138{:08},{lon:.7},{lat:.7}",
+            i % 200 + 1,
+            i % 6 + 1,
+            i
+        )?;
+    }
+    w.flush()?;
+    let gpkg = dir.join("points.gpkg");
+    run_ok(
+        Command::new("ogr2ogr").args([
+            "-f",
+            "GPKG",
+            "-a_srs",
+            "EPSG:4326",
+            "-oo",
+            "X_POSSIBLE_NAMES=lon",
+            "-oo",
+            "Y_POSSIBLE_NAMES=lat",
+            "-oo",
+            "KEEP_GEOM_COLUMNS=NO",
+            "-nln",
+            "households",
+            gpkg.to_str().context("path")?,
+            csv.to_str().context("path")?,
+        ]),
+        "ogr2ogr (making the GeoPackage)",
+    )?;
+    Ok(gpkg)
+}
+
+/// `postgres://user[:pass]@host:port/db` → `PG:host=... port=... user=... dbname=...`: GDAL
+/// appends its application_name to the string, which breaks the URI form.
+fn pg_keywords(url: &str) -> Result<String> {
+    let rest = url.split_once("://").context("database URL")?.1;
+    let (credentials, rest) = rest.rsplit_once('@').context("database URL without user")?;
+    let (host_port, db) = rest.split_once('/').context("database URL without name")?;
+    let (host, port) = host_port.split_once(':').unwrap_or((host_port, "5432"));
+    let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+    let mut s = format!("PG:host={host} port={port} user={user} dbname={db}");
+    if !password.is_empty() {
+        s.push_str(&format!(" password={password}"));
+    }
+    Ok(s)
+}
+
+pub async fn run(args: &ImportBench) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    println!("generating {} points ...", args.points);
+    let gpkg = generate(dir.path(), args.points)?;
+
+    // Ours: the whole of `cuntu import` but the printing.
+    let ours_db = TestDatabase::new().await?;
+    let started = Instant::now();
+    let table = cuntu_gdal::import::read(&gpkg, None, &mut |_| {})?;
+    let read_s = started.elapsed().as_secs_f64();
+    let mapping = core_import::propose_mapping(ImportLayer::Households, &table.fields);
+    let mut rows = Vec::with_capacity(table.rows.len());
+    for (i, r) in table.rows.iter().enumerate() {
+        let source = SourceRow {
+            row: i + 1,
+            values: &r.values,
+            geometry: r.geometry.as_ref(),
+        };
+        match core_import::stage_row(ImportLayer::Households, &mapping, &source, None, None) {
+            Ok(StagedRow::Household(h)) => rows.push(h),
+            Ok(_) => {}
+            Err(p) => bail!("row {}: {:?}", i + 1, p),
+        }
+    }
+    let staged_s = started.elapsed().as_secs_f64();
+    let counts = ours_db.store.import_households(&rows, &mut |_| {}).await?;
+    let ours = started.elapsed().as_secs_f64();
+
+    // ogr2ogr into the same table of another fresh database.
+    let ogr_db = TestDatabase::new().await?;
+    let started = Instant::now();
+    run_ok(
+        Command::new("ogr2ogr").args([
+            "-f",
+            "PostgreSQL",
+            &pg_keywords(&ogr_db.url)?,
+            gpkg.to_str().context("path")?,
+            "-append",
+            "-nln",
+            "households",
+            "--config",
+            "PG_USE_COPY",
+            "YES",
+        ]),
+        "ogr2ogr -f PostgreSQL",
+    )?;
+    let ogr = started.elapsed().as_secs_f64();
+    let ogr_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM households")
+        .fetch_one(ogr_db.store.pool())
+        .await?;
+
+    println!(
+        "cuntu import: {} rows in {ours:.2} s ({:.0} rows/s; read {read_s:.2} s, map+check {:.2} s, write {:.2} s)",
+        counts.inserted,
+        counts.inserted as f64 / ours,
+        staged_s - read_s,
+        ours - staged_s
+    );
+    println!(
+        "ogr2ogr -f PostgreSQL -append (COPY): {ogr_rows} rows in {ogr:.2} s ({:.0} rows/s)",
+        ogr_rows as f64 / ogr
+    );
+    println!("ratio cuntu/ogr2ogr: {:.2}", ours / ogr);
+    Ok(())
+}
