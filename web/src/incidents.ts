@@ -236,7 +236,10 @@ async function openDetail(id: number): Promise<void> {
 
 function renderMap(): void {
   if (!map || !map.getSource('incidents')) return;
-  const feats = state.list?.features ?? [];
+  const feats = [...(state.list?.features ?? [])];
+  // The open incident stays on the map when the filter no longer lists it.
+  const d = state.view === 'detail' ? state.detail : null;
+  if (d && !feats.some((f) => f.properties.id === d.id)) feats.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [d.lon, d.lat] }, properties: d });
   (map.getSource('incidents') as GeoJSONSource).setData({
     type: 'FeatureCollection',
     features: feats.map((f) => ({
@@ -523,7 +526,10 @@ function detailView(d: IncidentDetail): HTMLElement {
   box.append(el('h4', { text: it('timeline') }));
   const ol = el('ol', { class: 'inc-timeline', id: 'inc-timeline' });
   for (const r of d.timeline) {
-    const where = r.lon !== null && r.lat !== null ? `📍${r.lon.toFixed(5)}, ${r.lat.toFixed(5)}` : '';
+    const where =
+      r.lon !== null && r.lat !== null
+        ? `${it('d.where')} ${r.lon.toFixed(5)}, ${r.lat.toFixed(5)}${r.action === 'report' ? '' : ` (${itf('photo.far', { m: Math.round(metres([r.lon, r.lat], [d.lon, d.lat])) })})`}`
+        : '';
     ol.append(
       el(
         'li',
@@ -574,6 +580,15 @@ function detailView(d: IncidentDetail): HTMLElement {
     box.append(el('div', { class: 'inc-row' }, stage, el('label', { class: 'small button-like' }, it('photo.add'), file)));
   }
   return box;
+}
+
+/** Great-circle distance in metres. */
+function metres(a: [number, number], b: [number, number]): number {
+  const r = Math.PI / 180;
+  const dLat = (b[1] - a[1]) * r;
+  const dLon = (b[0] - a[0]) * r;
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a[1] * r) * Math.cos(b[1] * r) * Math.sin(dLon / 2) ** 2;
+  return 2 * 6_371_000 * Math.asin(Math.sqrt(h));
 }
 
 function actionsBox(d: IncidentDetail): HTMLElement {
@@ -716,9 +731,15 @@ export function statsCsv(s: Stats): string {
     return /[",\n\r]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
   };
   const gradeZh: Record<string, string> = { normal: '普通', major: '重大', urgent: '紧急' };
-  const lines = [['等级', '牵头部门', '办结数', '按时办结数', '村内解决数', '平均用时（小时）'].join(',')];
-  for (const r of s.rows) lines.push([gradeZh[r.grade] ?? r.grade, r.department ?? '村内', r.resolved, r.on_time, r.in_village, r.mean_hours === null ? '' : r.mean_hours.toFixed(1)].map(q).join(','));
-  lines.push(['合计', '', s.resolved, s.on_time, s.in_village, ''].map(q).join(','));
+  const share = (n: number, of: number) => (of ? `${Math.round((1000 * n) / of) / 10}%` : '');
+  const lines = [['等级', '牵头部门', '处置数', '按时处置数', '按时率', '村内解决数', '小事不出村率', '平均用时（小时）'].join(',')];
+  for (const r of s.rows)
+    lines.push(
+      [gradeZh[r.grade] ?? r.grade, r.department ?? '未吹哨', r.resolved, r.on_time, share(r.on_time, r.resolved), r.in_village, share(r.in_village, r.resolved), r.mean_hours === null ? '' : r.mean_hours.toFixed(1)]
+        .map(q)
+        .join(','),
+    );
+  lines.push(['合计', '', s.resolved, s.on_time, share(s.on_time, s.resolved), s.in_village, share(s.in_village, s.resolved), ''].map(q).join(','));
   return '\uFEFF' + lines.join('\r\n') + '\r\n';
 }
 
