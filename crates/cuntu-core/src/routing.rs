@@ -582,7 +582,12 @@ impl RoadNetwork {
                 .or_default()
                 .push((place, s.offset_m, s.walk_m));
             settle(&mut reach, edge.from, s.walk_m + s.offset_m, place);
-            settle(&mut reach, edge.to, s.walk_m + edge.length_m - s.offset_m, place);
+            settle(
+                &mut reach,
+                edge.to,
+                s.walk_m + edge.length_m - s.offset_m,
+                place,
+            );
         }
         while let Some(Reverse((bits, node))) = heap.pop() {
             let d = f64::from_bits(bits);
