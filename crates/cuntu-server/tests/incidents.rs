@@ -818,3 +818,105 @@ async fn notifications_reach_each_inbox_once_and_the_webhook_hears_signed_events
         assert!(events.iter().any(|e| e == kind), "{kind} not in {events:?}");
     }
 }
+
+#[tokio::test]
+async fn the_township_admin_configures_deadlines_and_the_catalogue() {
+    let f = fixture().await;
+    let put = |cookie: &str, path: &str, body: Value| {
+        let (url, cookie) = (format!("{}{path}", f.base), cookie.to_string());
+        async move { call(reqwest::Method::PUT, &url, &cookie, Some(body)).await }
+    };
+    let urgent_accept = json!({ "grade": "urgent", "step": "accept", "minutes": 60 });
+    assert_eq!(
+        put(&f.cadre, "/api/incident-deadlines", urgent_accept.clone())
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, body) = put(
+        &f.admin,
+        "/api/incident-deadlines",
+        json!({ "grade": "urgent", "step": "accept" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        put(&f.admin, "/api/incident-deadlines", urgent_accept)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (_, all) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/incident-deadlines", f.base),
+        &f.worker,
+        None,
+    )
+    .await;
+    let row = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["grade"] == json!("urgent") && r["step"] == json!("accept"))
+        .unwrap();
+    assert_eq!(
+        (row["minutes"].clone(), row["default"].clone()),
+        (json!(60), json!(false))
+    );
+    let u = f.report(&f.worker, "urgent", 114.305).await;
+    let reported: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(u["reported_at"].clone()).unwrap();
+    let due: chrono::DateTime<chrono::Utc> = serde_json::from_value(u["due_at"].clone()).unwrap();
+    assert_eq!(due - reported, chrono::Duration::minutes(60));
+
+    // A new category for the catalogue, used, then retired.
+    let dogs = json!({ "name_zh": "流浪犬", "name_en": "stray dogs" });
+    assert_eq!(
+        put(
+            &f.worker,
+            "/api/incident-categories/stray_dogs",
+            dogs.clone()
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        put(&f.admin, "/api/incident-categories/stray_dogs", dogs)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let report = |category: &'static str| {
+        let (base, worker) = (f.base.clone(), f.worker.clone());
+        async move {
+            call(
+                reqwest::Method::POST,
+                &format!("{base}/api/incidents"),
+                &worker,
+                Some(json!({ "location": { "lon": 114.305, "lat": 30.61 }, "category": category, "description": "村口有流浪犬" })),
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(report("stray_dogs").await, StatusCode::CREATED);
+    let retired = json!({ "name_zh": "流浪犬", "name_en": "stray dogs", "active": false });
+    assert_eq!(
+        put(&f.admin, "/api/incident-categories/stray_dogs", retired)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(report("stray_dogs").await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        put(
+            &f.admin,
+            "/api/incident-categories/Bad-Code",
+            json!({ "name_zh": "x", "name_en": "x" })
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+}

@@ -107,6 +107,9 @@ pub struct NewIncident<'a> {
     pub reporter_email: Option<&'a str>,
     pub source: &'a str,
     pub at: DateTime<Utc>,
+    /// (township, village, grid) holding the point, as the caller's R-tree found them;
+    /// `None` to let PostGIS place it.
+    pub placed: Option<(Option<i64>, Option<i64>, Option<i64>)>,
 }
 
 /// One transition as the server decided it.
@@ -166,6 +169,50 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?)
+    }
+
+    /// Sets the deadline of a grade's step (overriding the default).
+    pub async fn set_incident_deadline(
+        &self,
+        grade: &str,
+        step: &str,
+        minutes: i32,
+        working_days: i32,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO incident_deadlines (grade, step, minutes, working_days) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (grade, step) DO UPDATE SET minutes = EXCLUDED.minutes, working_days = EXCLUDED.working_days",
+        )
+        .bind(grade)
+        .bind(step)
+        .bind(minutes)
+        .bind(working_days)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Adds a category to the catalogue or renames it; `active = false` retires it (incidents
+    /// keep it, new reports cannot use it).
+    pub async fn upsert_category(
+        &self,
+        code: &str,
+        name_zh: &str,
+        name_en: &str,
+        active: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO incident_categories (code, name_zh, name_en, active, sort) \
+             VALUES ($1, $2, $3, $4, (SELECT coalesce(max(sort), 0) + 1 FROM incident_categories)) \
+             ON CONFLICT (code) DO UPDATE SET name_zh = EXCLUDED.name_zh, name_en = EXCLUDED.name_en, active = EXCLUDED.active",
+        )
+        .bind(code)
+        .bind(name_zh)
+        .bind(name_en)
+        .bind(active)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     pub async fn departments_of(&self, townships: &[i64]) -> Result<Vec<Department>, StoreError> {
@@ -277,7 +324,10 @@ impl Store {
                 (SELECT a.id FROM areas a, p WHERE a.kind = 'township' AND ST_Intersects(a.geom, p.g) ORDER BY a.id LIMIT 1) AS township) \
              INSERT INTO incidents (township_id, village_id, grid_id, geom, category, grade, description, \
                     reported_by, reporter_name, reporter_email, source, reported_at, due_at) \
-             SELECT placed.township, placed.village, placed.grid, p.g, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             SELECT CASE WHEN $12 THEN $13 ELSE placed.township END, \
+                    CASE WHEN $12 THEN $14 ELSE placed.village END, \
+                    CASE WHEN $12 THEN $15 ELSE placed.grid END, \
+                    p.g, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
              FROM placed, p RETURNING id",
         )
         .bind(n.lon)
@@ -291,6 +341,10 @@ impl Store {
         .bind(n.source)
         .bind(n.at)
         .bind(due_at)
+        .bind(n.placed.is_some())
+        .bind(n.placed.and_then(|p| p.0))
+        .bind(n.placed.and_then(|p| p.1))
+        .bind(n.placed.and_then(|p| p.2))
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(

@@ -37,6 +37,11 @@ const LIST_LIMIT: i64 = 500;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/incident-categories", get(categories))
+        .route(
+            "/api/incident-categories/{code}",
+            axum::routing::put(set_category),
+        )
+        .route("/api/incident-deadlines", get(deadlines).put(set_deadline))
         .route("/api/departments", get(departments))
         .route("/api/incidents", get(list).post(report))
         .route("/api/incidents/stats", get(stats))
@@ -276,6 +281,132 @@ async fn categories(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     Ok(Json(json!(state.store.incident_categories().await?)))
 }
 
+fn require_admin(viewer: &Viewer) -> Result<(), ApiError> {
+    viewer.require()?;
+    if viewer
+        .assignments()
+        .iter()
+        .any(|a| a.role == Role::TownshipAdmin)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+#[derive(Deserialize)]
+struct CategoryRequest {
+    name_zh: String,
+    name_en: String,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A township admin adds, renames or retires a category of the catalogue.
+async fn set_category(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(code): Path<String>,
+    request: Result<Json<CategoryRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&viewer)?;
+    let r = body(request)?;
+    let code_ok =
+        (2..=40).contains(&code.len()) && code.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    if !code_ok {
+        return Err(bad(
+            format!("类别代码“{code}”须为 2 至 40 个小写字母或下划线"),
+            format!("The category code '{code}' must be 2 to 40 lowercase letters or underscores"),
+        ));
+    }
+    let (zh, en) = (r.name_zh.trim(), r.name_en.trim());
+    if zh.is_empty() || en.is_empty() || zh.chars().count() > 50 || en.chars().count() > 80 {
+        return Err(bad(
+            "须给出中文和英文名称",
+            "Give the Chinese and the English name",
+        ));
+    }
+    state.store.upsert_category(&code, zh, en, r.active).await?;
+    state
+        .store
+        .audit(viewer.audit_entry("incident_category.set", Some(code.clone())))
+        .await?;
+    Ok(Json(
+        json!({ "code": code, "name_zh": zh, "name_en": en, "active": r.active }),
+    ))
+}
+
+/// The deadline of every grade's step: the configured one or the default.
+async fn deadlines(State(state): State<AppState>, lang: Lang) -> Result<Json<Value>, ApiError> {
+    let mut out = Vec::new();
+    for grade in Grade::ALL {
+        for step in Step::ALL {
+            let a = allowance(&state, *grade, *step).await?;
+            out.push(json!({
+                "grade": grade.code(),
+                "step": step.code(),
+                "step_label": lang.pick(step.label_zh().into(), step.label_en().into()),
+                "minutes": a.minutes,
+                "working_days": a.working_days,
+                "default": a == default_allowance(*grade, *step),
+            }));
+        }
+    }
+    Ok(Json(json!(out)))
+}
+
+#[derive(Deserialize)]
+struct DeadlineRequest {
+    grade: String,
+    step: String,
+    #[serde(default)]
+    minutes: i32,
+    #[serde(default)]
+    working_days: i32,
+}
+
+async fn set_deadline(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    request: Result<Json<DeadlineRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&viewer)?;
+    let r = body(request)?;
+    if Grade::from_code(&r.grade).is_none() || Step::from_code(&r.step).is_none() {
+        return Err(bad(
+            "grade 须为 normal/major/urgent，step 须为 accept/dept_accept/dept_arrive/resolve",
+            "grade must be normal, major or urgent; step accept, dept_accept, dept_arrive or resolve",
+        ));
+    }
+    let valid = (0..=60 * 24 * 30).contains(&r.minutes)
+        && (0..=60).contains(&r.working_days)
+        && (r.minutes > 0 || r.working_days > 0);
+    if !valid {
+        return Err(bad(
+            "时限须为 1 分钟至 30 天，或 1 至 60 个工作日",
+            "A deadline is 1 minute to 30 days, or 1 to 60 working days",
+        ));
+    }
+    state
+        .store
+        .set_incident_deadline(&r.grade, &r.step, r.minutes, r.working_days)
+        .await?;
+    state
+        .store
+        .audit(viewer.audit_entry(
+            "incident_deadline.set",
+            Some(format!("{}/{}", r.grade, r.step)),
+        ))
+        .await?;
+    Ok(Json(
+        json!({ "grade": r.grade, "step": r.step, "minutes": r.minutes, "working_days": r.working_days }),
+    ))
+}
+
 /// The departments of the viewer's township(s).
 async fn departments(
     State(state): State<AppState>,
@@ -315,6 +446,17 @@ struct ReportRequest {
     #[serde(default = "normal")]
     grade: String,
     description: String,
+}
+
+/// (township, village, grid) of a chain of areas from the R-tree.
+pub(crate) fn placement(chain: &[cuntu_core::AreaRef]) -> (Option<i64>, Option<i64>, Option<i64>) {
+    use cuntu_core::AreaKind;
+    let of = |kind: AreaKind| chain.iter().find(|a| a.kind == kind).map(|a| a.id);
+    (
+        of(AreaKind::Township),
+        of(AreaKind::Village),
+        of(AreaKind::Grid),
+    )
 }
 
 fn normal() -> String {
@@ -373,10 +515,14 @@ async fn report(
         .collect();
     let grade = check_report(&r.category, &r.grade, &r.description, &categories)?;
     let (lon, lat) = wgs84(&r.location)?;
-    let inside = {
+    // Placed by the R-tree: the chain of areas holding the point.
+    let (inside, placed) = {
         let index = state.index.read().await;
         let chain = index.areas.locate(geo::Point::new(lon, lat));
-        chain.iter().any(|a| actor.roots.contains(&a.id))
+        (
+            chain.iter().any(|a| actor.roots.contains(&a.id)),
+            placement(&chain),
+        )
     };
     if !inside {
         return Err(bad(
@@ -416,6 +562,7 @@ async fn report(
                 reporter_email: None,
                 source: "app",
                 at: now,
+                placed: Some(placed),
             },
             due,
             Some(&notice),

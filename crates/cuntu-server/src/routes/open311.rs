@@ -358,6 +358,10 @@ async fn post_request(
         ),
         except: None,
     };
+    let placed = {
+        let index = state.index.read().await;
+        super::incidents::placement(&index.areas.locate(geo::Point::new(lon, lat)))
+    };
     let stored = state
         .store
         .report_incident_noticed(
@@ -372,6 +376,7 @@ async fn post_request(
                 reporter_email: form.get("email").map(String::as_str),
                 source: "open311",
                 at: now,
+                placed: Some(placed),
             },
             due,
             Some(&notice),
