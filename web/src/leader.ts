@@ -1184,7 +1184,12 @@ function loadEvacuations(): void {
     .catch(() => (state.evacuations = state.evacuations ?? []))
     .finally(() => {
       evacuationsLoading = false;
-      if (state.tab === 'exposure') renderExposure();
+      if (state.tab !== 'exposure') return;
+      // Redraw only the evacuations: the live refresh must not wipe what the leader is typing
+      // or choosing elsewhere in the panel (an inspection note, a severity).
+      const shown = document.querySelector('[data-testid="evacuations"]');
+      if (shown) shown.replaceWith(evacuationSection());
+      else renderExposure();
     });
 }
 
