@@ -27,59 +27,7 @@ const NAMES: [&str; 6] = ["王建国", "王秀英", "李明", "张伟", "刘芳"
 async fn fixture() -> Fixture {
     let db = TestDatabase::new().await.unwrap();
     let pool = db.store.pool();
-    let area = |kind: &'static str,
-                parent: Option<i64>,
-                code: &'static str,
-                name: &'static str,
-                wkt: &'static str| {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(
-                "INSERT INTO areas (kind, parent_id, code, name, geom) \
-                 VALUES ($1, $2, $3, $4, ST_Multi(ST_GeomFromText($5, 4326))) RETURNING id",
-            )
-            .bind(kind)
-            .bind(parent)
-            .bind(code)
-            .bind(name)
-            .bind(wkt)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
-    };
-    let t = area(
-        "township",
-        None,
-        "T",
-        "花山镇",
-        "POLYGON((114.30 30.60, 114.34 30.60, 114.34 30.64, 114.30 30.64, 114.30 30.60))",
-    )
-    .await;
-    let v = area(
-        "village",
-        Some(t),
-        "V",
-        "花山村",
-        "POLYGON((114.30 30.60, 114.32 30.60, 114.32 30.62, 114.30 30.62, 114.30 30.60))",
-    )
-    .await;
-    let west = area(
-        "grid",
-        Some(v),
-        "V-01",
-        "网格01",
-        "POLYGON((114.30 30.60, 114.31 30.60, 114.31 30.62, 114.30 30.62, 114.30 30.60))",
-    )
-    .await;
-    let east = area(
-        "grid",
-        Some(v),
-        "V-02",
-        "网格02",
-        "POLYGON((114.31 30.60, 114.32 30.60, 114.32 30.62, 114.31 30.62, 114.31 30.60))",
-    )
-    .await;
+    let (_, v, west, east) = common::huashan(&db.store).await;
     let mut households_west = Vec::new();
     let mut households_east = Vec::new();
     for (i, name) in NAMES.iter().enumerate() {

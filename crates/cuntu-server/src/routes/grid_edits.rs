@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::{bad, json_body as body};
 use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::i18n::Lang;
@@ -47,19 +48,6 @@ pub fn router() -> Router<AppState> {
             "/api/villages/{id}/grids/accept",
             post(edit::<AcceptRequest>),
         )
-}
-
-fn bad(zh: String, en: String) -> ApiError {
-    ApiError::BadQuery { zh, en }
-}
-
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(t)| t).map_err(|e| {
-        bad(
-            format!("请求内容无法读取：{e}"),
-            format!("The request body cannot be read: {e}"),
-        )
-    })
 }
 
 fn valid_coord(x: f64, y: f64) -> bool {
@@ -349,8 +337,8 @@ async fn perform<Op: EditOp>(
 fn need_id(path_id: Option<i64>) -> Result<i64, ApiError> {
     path_id.ok_or_else(|| {
         bad(
-            "请求须指明区域编号 id".into(),
-            "The request must name the area: id".into(),
+            "请求须指明区域编号 id",
+            "The request must name the area: id",
         )
     })
 }
@@ -542,8 +530,8 @@ impl EditOp for UpdateRequest {
 
 fn missing_version() -> ApiError {
     bad(
-        "须给出所编辑的版本号（请求体 version 或 If-Match 头）".into(),
-        "The version being edited is required (body field version, or an If-Match header)".into(),
+        "须给出所编辑的版本号（请求体 version 或 If-Match 头）",
+        "The version being edited is required (body field version, or an If-Match header)",
     )
 }
 
@@ -846,8 +834,8 @@ impl EditOp for AcceptRequest {
     ) -> Result<EditReport, ApiError> {
         if self.features.len() > 1000 {
             return Err(bad(
-                "一个方案最多 1000 个网格".into(),
-                "A proposal holds at most 1000 grids".into(),
+                "一个方案最多 1000 个网格",
+                "A proposal holds at most 1000 grids",
             ));
         }
         let mut drafts = Vec::with_capacity(self.features.len());
@@ -856,7 +844,7 @@ impl EditOp for AcceptRequest {
             let shape = match area_of(geometry)? {
                 Geometry::Polygon(p) => geo::MultiPolygon(vec![p]),
                 Geometry::MultiPolygon(m) => m,
-                _ => return Err(bad("网格须为面".into(), "A grid must be a polygon".into())),
+                _ => return Err(bad("网格须为面", "A grid must be a polygon")),
             };
             let name = feature
                 .pointer("/properties/name")

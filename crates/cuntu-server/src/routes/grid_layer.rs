@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::grid_edits::authorize_edit;
+use super::json_body as body;
 use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::i18n::Lang;
@@ -40,13 +41,6 @@ fn parse_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound {
         what_zh: format!("编号为 {raw} 的区域"),
         what_en: format!("Area {raw}"),
-    })
-}
-
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(t)| t).map_err(|e| ApiError::BadQuery {
-        zh: format!("请求内容无法读取：{e}"),
-        en: format!("The request body cannot be read: {e}"),
     })
 }
 

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::worker::decode_photo;
+use super::{bad, json_body as body};
 use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::i18n::Lang;
@@ -53,22 +54,6 @@ pub fn router() -> Router<AppState> {
             post(add_photo).layer(DefaultBodyLimit::max(MAX_PHOTO_BODY)),
         )
         .route("/api/incidents/{id}/photos/{photo}", get(photo))
-}
-
-fn bad(zh: impl Into<String>, en: impl Into<String>) -> ApiError {
-    ApiError::BadQuery {
-        zh: zh.into(),
-        en: en.into(),
-    }
-}
-
-fn body<T>(request: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    request.map(|Json(b)| b).map_err(|e| {
-        bad(
-            format!("请求内容无法读取：{}", e.body_text()),
-            format!("The request body cannot be read: {}", e.body_text()),
-        )
-    })
 }
 
 #[derive(Deserialize)]

@@ -30,6 +30,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::route::road_network;
+use super::{bad, json_body};
 use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::i18n::Lang;
@@ -68,13 +69,6 @@ pub fn router() -> Router<AppState> {
             "/api/hazards/{id}/inspections",
             get(inspections).post(add_inspection),
         )
-}
-
-fn bad(zh: impl Into<String>, en: impl Into<String>) -> ApiError {
-    ApiError::BadQuery {
-        zh: zh.into(),
-        en: en.into(),
-    }
 }
 
 /// Who reads the risk map, over which areas, and whether they may see households.
@@ -1135,15 +1129,6 @@ fn check_kind_severity(kind: &str, severity: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-fn json_body<T>(request: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    request.map(|Json(b)| b).map_err(|e| {
-        bad(
-            format!("请求内容无法读取：{}", e.body_text()),
-            format!("The request body cannot be read: {}", e.body_text()),
-        )
-    })
 }
 
 async fn set_buffer(

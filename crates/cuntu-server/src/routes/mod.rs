@@ -23,6 +23,9 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use axum::extract::rejection::JsonRejection;
+use axum::Json;
+
 use crate::error::{localize, ApiError};
 use crate::AppState;
 
@@ -71,4 +74,22 @@ async fn api_not_found(uri: Uri) -> ApiError {
         what_zh: format!("接口 {}", uri.path()),
         what_en: format!("The endpoint {}", uri.path()),
     }
+}
+
+/// A 400 with its message in both languages.
+pub(crate) fn bad(zh: impl Into<String>, en: impl Into<String>) -> ApiError {
+    ApiError::BadQuery {
+        zh: zh.into(),
+        en: en.into(),
+    }
+}
+
+/// The JSON body of a request, or a 400 that says what is wrong with it.
+pub(crate) fn json_body<T>(request: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    request.map(|Json(b)| b).map_err(|e| {
+        bad(
+            format!("请求内容无法读取：{}", e.body_text()),
+            format!("The request body cannot be read: {}", e.body_text()),
+        )
+    })
 }

@@ -115,24 +115,21 @@ async fn set_webhook(
     request: Result<Json<WebhookRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = township_admin(&viewer, &raw)?;
-    let Json(r) = request.map_err(|e| ApiError::BadQuery {
-        zh: format!("请求内容无法读取：{}", e.body_text()),
-        en: format!("The request body cannot be read: {}", e.body_text()),
-    })?;
+    let r = super::json_body(request)?;
     let url_ok = (r.url.starts_with("http://") || r.url.starts_with("https://"))
         && r.url.len() <= 500
         && !r.url.contains(char::is_whitespace);
     if !url_ok {
-        return Err(ApiError::BadQuery {
-            zh: "网址须以 http:// 或 https:// 开头，不含空格".into(),
-            en: "The URL must start with http:// or https:// and contain no spaces".into(),
-        });
+        return Err(super::bad(
+            "网址须以 http:// 或 https:// 开头，不含空格",
+            "The URL must start with http:// or https:// and contain no spaces",
+        ));
     }
     if !(16..=200).contains(&r.secret.chars().count()) {
-        return Err(ApiError::BadQuery {
-            zh: "签名密钥须为 16 至 200 个字符".into(),
-            en: "The signing secret must be 16 to 200 characters".into(),
-        });
+        return Err(super::bad(
+            "签名密钥须为 16 至 200 个字符",
+            "The signing secret must be 16 to 200 characters",
+        ));
     }
     state.store.set_webhook(id, &r.url, &r.secret).await?;
     state

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+use super::bad;
 use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::AppState;
@@ -26,13 +27,6 @@ const WALKING_M_PER_MIN: f64 = 75.0;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/route", post(route))
-}
-
-fn bad(zh: impl Into<String>, en: impl Into<String>) -> ApiError {
-    ApiError::BadQuery {
-        zh: zh.into(),
-        en: en.into(),
-    }
 }
 
 /// The road network, built from the roads table on first use (contraction hierarchy

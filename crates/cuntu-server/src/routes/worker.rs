@@ -21,6 +21,7 @@ use geo::coord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::bad;
 use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::i18n::Lang;
@@ -40,13 +41,6 @@ pub fn router() -> Router<AppState> {
             post(record_visit).layer(DefaultBodyLimit::max(MAX_VISIT_BODY)),
         )
         .route("/api/visits/{id}/photo", get(photo))
-}
-
-fn bad(zh: impl Into<String>, en: impl Into<String>) -> ApiError {
-    ApiError::BadQuery {
-        zh: zh.into(),
-        en: en.into(),
-    }
 }
 
 fn tag_label(code: &str, lang: Lang) -> String {

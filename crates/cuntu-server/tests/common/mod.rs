@@ -183,3 +183,68 @@ pub async fn household_tile(base: &str, tile: TileCoord, cookie: Option<&str>) -
         })
         .collect()
 }
+
+/// An area written straight to the database (its tree rules still apply); its id.
+pub async fn insert_area(
+    store: &Store,
+    kind: &str,
+    parent: Option<i64>,
+    code: &str,
+    name: &str,
+    wkt: &str,
+) -> i64 {
+    sqlx::query_scalar::<_, i64>(
+        "INSERT INTO areas (kind, parent_id, code, name, geom) \
+         VALUES ($1, $2, $3, $4, ST_Multi(ST_GeomFromText($5, 4326))) RETURNING id",
+    )
+    .bind(kind)
+    .bind(parent)
+    .bind(code)
+    .bind(name)
+    .bind(wkt)
+    .fetch_one(store.pool())
+    .await
+    .unwrap()
+}
+
+/// 花山镇 › 花山村 near Wuhan (where GCJ-02 applies), split into two grids, 网格01 in the west
+/// and 网格02 in the east: (township, village, west, east).
+pub async fn huashan(store: &Store) -> (i64, i64, i64, i64) {
+    let t = insert_area(
+        store,
+        "township",
+        None,
+        "T",
+        "花山镇",
+        "POLYGON((114.30 30.60, 114.34 30.60, 114.34 30.64, 114.30 30.64, 114.30 30.60))",
+    )
+    .await;
+    let v = insert_area(
+        store,
+        "village",
+        Some(t),
+        "V",
+        "花山村",
+        "POLYGON((114.30 30.60, 114.32 30.60, 114.32 30.62, 114.30 30.62, 114.30 30.60))",
+    )
+    .await;
+    let west = insert_area(
+        store,
+        "grid",
+        Some(v),
+        "V-01",
+        "网格01",
+        "POLYGON((114.30 30.60, 114.31 30.60, 114.31 30.62, 114.30 30.62, 114.30 30.60))",
+    )
+    .await;
+    let east = insert_area(
+        store,
+        "grid",
+        Some(v),
+        "V-02",
+        "网格02",
+        "POLYGON((114.31 30.60, 114.32 30.60, 114.32 30.62, 114.31 30.62, 114.31 30.60))",
+    )
+    .await;
+    (t, v, west, east)
+}
