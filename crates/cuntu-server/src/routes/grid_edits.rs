@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{bad, json_body as body};
+use super::{bad, json_body as body, valid_lon_lat as valid_coord};
 use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::i18n::Lang;
@@ -48,10 +48,6 @@ pub fn router() -> Router<AppState> {
             "/api/villages/{id}/grids/accept",
             post(edit::<AcceptRequest>),
         )
-}
-
-fn valid_coord(x: f64, y: f64) -> bool {
-    x.is_finite() && y.is_finite() && x.abs() <= 180.0 && y.abs() <= 90.0
 }
 
 fn bad_coordinate(c: &impl std::fmt::Debug) -> ApiError {

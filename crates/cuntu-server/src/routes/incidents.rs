@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::worker::decode_photo;
-use super::{bad, json_body as body};
+use super::{bad, json_body as body, townships_of, valid_lon_lat};
 use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::i18n::Lang;
@@ -66,11 +66,7 @@ struct Location {
 
 /// A location in WGS84, converted from GCJ-02 or BD-09 when the client says so.
 fn wgs84(l: &Location) -> Result<(f64, f64), ApiError> {
-    if !(l.lon.is_finite()
-        && l.lat.is_finite()
-        && (-180.0..=180.0).contains(&l.lon)
-        && (-90.0..=90.0).contains(&l.lat))
-    {
+    if !valid_lon_lat(l.lon, l.lat) {
         return Err(bad(
             format!("位置 [{}, {}] 不是经纬度", l.lon, l.lat),
             format!(
@@ -400,28 +396,6 @@ async fn departments(
     viewer.require()?;
     let townships = townships_of(&state, &viewer).await;
     Ok(Json(json!(state.store.departments_of(&townships).await?)))
-}
-
-async fn townships_of(state: &AppState, viewer: &Viewer) -> Vec<i64> {
-    let index = state.index.read().await;
-    let mut out: Vec<i64> = viewer
-        .assignments()
-        .iter()
-        .filter_map(|a| {
-            let mut id = a.area_id;
-            for _ in 0..8 {
-                let area = index.areas.get(id)?;
-                match area.data.parent_id {
-                    Some(p) => id = p,
-                    None => return Some(id),
-                }
-            }
-            None
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
 }
 
 #[derive(Deserialize)]

@@ -30,7 +30,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::route::road_network;
-use super::{bad, json_body};
+use super::worker::tag_label;
+use super::{bad, json_body, townships_of, valid_lon_lat};
 use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::i18n::Lang;
@@ -121,22 +122,6 @@ fn kind_label(kind: &str, lang: Lang) -> String {
         }
         .to_string(),
         (None, _) => kind.to_string(),
-    }
-}
-
-fn tag_label(code: &str, lang: Lang) -> String {
-    match (KeyPopulation::from_code(code), lang) {
-        (Some(k), Lang::Zh) => k.label_zh().to_string(),
-        (Some(k), Lang::En) => match k {
-            KeyPopulation::ElderlyAlone => "elderly living alone",
-            KeyPopulation::Disabled => "disabled",
-            KeyPopulation::LowIncome => "low income",
-            KeyPopulation::ExtremeHardship => "extreme hardship",
-            KeyPopulation::LeftBehindChild => "left-behind child",
-            KeyPopulation::ChildInDifficulty => "child in difficulty",
-        }
-        .to_string(),
-        (None, _) => code.to_string(),
     }
 }
 
@@ -1196,11 +1181,7 @@ fn hazard_geometry(g: &Value) -> Result<Geometry<f64>, ApiError> {
     let mut vertices = 0usize;
     for c in geo::CoordsIter::coords_iter(&geometry) {
         vertices += 1;
-        if !(c.x.is_finite()
-            && c.y.is_finite()
-            && (-180.0..=180.0).contains(&c.x)
-            && (-90.0..=90.0).contains(&c.y))
-        {
+        if !valid_lon_lat(c.x, c.y) {
             return Err(bad(
                 format!("坐标 [{}, {}] 不是经纬度（EPSG:4326）", c.x, c.y),
                 format!(
@@ -1500,29 +1481,6 @@ async fn create_evacuation(
         StatusCode::CREATED,
         Json(json!({ "id": id, "households": rows.len() })),
     ))
-}
-
-/// The townships of the caller's areas (where evacuations are listed).
-async fn townships_of(state: &AppState, viewer: &Viewer) -> Vec<i64> {
-    let index = state.index.read().await;
-    let mut townships: Vec<i64> = viewer
-        .assignments()
-        .iter()
-        .filter_map(|a| {
-            let mut id = a.area_id;
-            for _ in 0..8 {
-                let area = index.areas.get(id)?;
-                if area.data.kind == AreaKind::Township {
-                    return Some(id);
-                }
-                id = area.data.parent_id?;
-            }
-            None
-        })
-        .collect();
-    townships.sort_unstable();
-    townships.dedup();
-    townships
 }
 
 async fn evacuations(

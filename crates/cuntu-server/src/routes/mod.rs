@@ -26,6 +26,7 @@ use tower_http::trace::TraceLayer;
 use axum::extract::rejection::JsonRejection;
 use axum::Json;
 
+use crate::auth::Viewer;
 use crate::error::{localize, ApiError};
 use crate::AppState;
 
@@ -92,4 +93,32 @@ pub(crate) fn json_body<T>(request: Result<Json<T>, JsonRejection>) -> Result<T,
             format!("The request body cannot be read: {}", e.body_text()),
         )
     })
+}
+
+/// The townships holding the caller's areas (the roots of the area tree above them).
+pub(crate) async fn townships_of(state: &AppState, viewer: &Viewer) -> Vec<i64> {
+    let index = state.index.read().await;
+    let mut out: Vec<i64> = viewer
+        .assignments()
+        .iter()
+        .filter_map(|a| {
+            let mut id = a.area_id;
+            for _ in 0..8 {
+                let area = index.areas.get(id)?;
+                match area.data.parent_id {
+                    Some(p) => id = p,
+                    None => return Some(id),
+                }
+            }
+            None
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// A longitude and latitude in range (EPSG:4326).
+pub(crate) fn valid_lon_lat(lon: f64, lat: f64) -> bool {
+    lon.is_finite() && lat.is_finite() && lon.abs() <= 180.0 && lat.abs() <= 90.0
 }

@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/visits/{id}/photo", get(photo))
 }
 
-fn tag_label(code: &str, lang: Lang) -> String {
+pub(crate) fn tag_label(code: &str, lang: Lang) -> String {
     let Some(k) = KeyPopulation::from_code(code) else {
         return code.to_string();
     };
