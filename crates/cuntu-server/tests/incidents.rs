@@ -867,3 +867,280 @@ async fn the_township_admin_configures_deadlines_and_the_catalogue() {
         StatusCode::BAD_REQUEST
     );
 }
+
+/// GET as `cookie` in `lang`; the status, the content type and the body's bytes.
+async fn get_raw(url: &str, cookie: &str, lang: &str) -> (StatusCode, String, Vec<u8>) {
+    let r = client()
+        .get(url)
+        .header("cookie", cookie)
+        .header("accept-language", lang)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let kind = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, kind, r.bytes().await.unwrap().to_vec())
+}
+
+async fn get_json(url: &str, cookie: &str, lang: &str) -> Value {
+    let (status, _, bytes) = get_raw(url, cookie, lang).await;
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::OK, "{url}: {v}");
+    v
+}
+
+#[tokio::test]
+async fn labels_come_in_the_readers_language_beside_stable_codes() {
+    let f = fixture().await;
+    let none = json!({});
+    let id = f.report(&f.worker, "major", 114.305).await["id"]
+        .as_i64()
+        .unwrap();
+    f.step(id, &f.worker, "accept", none.clone(), "accepted")
+        .await;
+    let url = format!("{}/api/incidents/{id}", f.base);
+    let zh = get_json(&url, &f.worker, "zh-CN").await;
+    let en = get_json(&url, &f.worker, "en-GB,en;q=0.9").await;
+    for (v, category, grade, state, report, accept) in [
+        (
+            &zh,
+            "占道经营/占用道路",
+            "重大",
+            "网格已受理",
+            "上报",
+            "受理",
+        ),
+        (
+            &en,
+            "road occupied",
+            "major",
+            "accepted by the grid",
+            "report",
+            "accept",
+        ),
+    ] {
+        assert_eq!(v["category"], json!("road_occupied"), "the code stays");
+        assert_eq!(v["category_label"], json!(category), "{v}");
+        assert_eq!(v["grade_label"], json!(grade));
+        assert_eq!(v["state"], json!("accepted"));
+        assert_eq!(v["state_label"], json!(state));
+        let tl = v["timeline"].as_array().unwrap();
+        assert_eq!(tl[0]["action"], json!("report"));
+        assert_eq!(tl[0]["action_label"], json!(report));
+        assert_eq!(tl[1]["action_label"], json!(accept));
+        assert_eq!(tl[1]["to_state_label"], json!(state));
+    }
+    let cats = get_json(
+        &format!("{}/api/incident-categories", f.base),
+        &f.worker,
+        "en",
+    )
+    .await;
+    assert_eq!(cats[0]["label"], cats[0]["name_en"]);
+
+    // A closure photo far away is flagged, and the flag says so in the reader's language.
+    let jpeg = format!(
+        "data:image/jpeg;base64,{}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            [0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F']
+        )
+    );
+    let (status, far) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/incidents/{id}/photos", f.base),
+        &f.worker,
+        Some(
+            json!({ "stage": "after", "photo": jpeg, "taken_at": f.clock.now(), "location": { "lon": 114.33, "lat": 30.61 } }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{far}");
+    assert_eq!(far["flag_reason"], json!("far"));
+    assert!(
+        far["flag_label"]
+            .as_str()
+            .unwrap()
+            .ends_with("m from the incident"),
+        "{far}"
+    );
+    let zh = get_json(&url, &f.worker, "zh").await;
+    let label = zh["photos"][0]["flag_label"].as_str().unwrap().to_string();
+    assert!(
+        label.starts_with("拍摄地点距事件") && label.ends_with("米"),
+        "{label}"
+    );
+    assert_eq!(zh["photos"][0]["stage_label"], json!("处置后"));
+
+    // Resolved in the grid: the statistics and their exports speak the reader's language.
+    f.step(id, &f.worker, "resolve", none.clone(), "resolved")
+        .await;
+    let stats_url = format!("{}/api/incidents/stats", f.base);
+    let zh = get_json(&stats_url, &f.cadre, "zh").await;
+    let en = get_json(&stats_url, &f.cadre, "en").await;
+    assert_eq!(zh["resolved"], json!(1));
+    assert_eq!(zh["headings"]["grade"], json!("等级"));
+    assert_eq!(en["headings"]["grade"], json!("Grade"));
+    assert_eq!(zh["rows"][0]["grade"], json!("major"));
+    assert_eq!(zh["rows"][0]["grade_label"], json!("重大"));
+    assert_eq!(en["rows"][0]["department_label"], json!("not whistled"));
+    for (lang, head, total) in [
+        ("zh", "等级,牵头部门,处置数,按时处置数,按时率（%）,村内解决数,小事不出村率（%）,平均用时（小时）", "合计"),
+        ("en", "Grade,Lead department,Resolved,Resolved on time,On-time rate (%),Resolved within the village,Share within the village (%),Mean hours to resolve", "Total"),
+    ] {
+        let (status, kind, bytes) =
+            get_raw(&format!("{stats_url}.csv"), &f.cadre, lang).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(kind.starts_with("text/csv"), "{kind}");
+        assert_eq!(bytes[..3], [0xef, 0xbb, 0xbf], "a BOM for Excel");
+        let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], head);
+        assert!(lines[1].starts_with(if lang == "zh" { "重大," } else { "major," }), "{text}");
+        let last: Vec<&str> = lines.last().unwrap().split(',').collect();
+        assert_eq!((last[0], last[2]), (total, "1"), "{text}");
+        let (status, kind, bytes) =
+            get_raw(&format!("{stats_url}.xlsx"), &f.cadre, lang).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(kind.contains("spreadsheetml"), "{kind}");
+        assert_eq!(&bytes[..2], b"PK", "an XLSX is a zip");
+    }
+    let (status, _, _) = get_raw(&format!("{stats_url}.csv"), "", "en").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_leaders_incident_map_counts_open_and_overdue_incidents_per_area() {
+    let f = fixture().await;
+    let none = json!({});
+    // West grid: an urgent one (overdue once 15 minutes pass unaccepted) and one closed;
+    // east grid: a normal one (a day to accept).
+    let urgent = f.report(&f.worker, "urgent", 114.305).await["id"]
+        .as_i64()
+        .unwrap();
+    let done = f.report(&f.worker, "normal", 114.306).await["id"]
+        .as_i64()
+        .unwrap();
+    let east = f.report(&f.other_worker, "normal", 114.315).await["id"]
+        .as_i64()
+        .unwrap();
+    for (action, state) in [
+        ("accept", "accepted"),
+        ("resolve", "resolved"),
+        ("verify", "verified"),
+        ("close", "closed"),
+    ] {
+        f.step(done, &f.worker, action, none.clone(), state).await;
+    }
+    f.clock.advance(chrono::Duration::minutes(16));
+    let now = f.clock.now();
+
+    // By hand: the open and overdue incidents of each grid and of the village.
+    let hand: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT grid_id, count(*), count(*) FILTER (WHERE due_at < $1 AND state NOT IN ('resolved', 'verified', 'closed')) \
+         FROM incidents WHERE state <> 'closed' GROUP BY grid_id ORDER BY grid_id",
+    )
+    .bind(now)
+    .fetch_all(f._db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(hand.len(), 2, "{hand:?}");
+    let map = get_json(
+        &format!(
+            "{}/api/leader/choropleth?level=grid&metric=incidents",
+            f.base
+        ),
+        &f.admin,
+        "en",
+    )
+    .await;
+    assert_eq!(map["metric"], json!("incidents"));
+    assert_eq!(map["method"], json!("quantile"));
+    assert_eq!(map["unit"], json!("open incidents"));
+    let features = map["features"].as_array().unwrap();
+    assert_eq!(features.len(), 2, "both grids are on the map");
+    for (grid, open, overdue) in &hand {
+        let p = &features
+            .iter()
+            .find(|x| x["id"] == json!(grid))
+            .unwrap_or_else(|| panic!("grid {grid} on the map"))["properties"];
+        assert_eq!(p["value"], json!(*open as f64), "{p}");
+        assert_eq!(p["open_incidents"], json!(open));
+        assert_eq!(p["overdue_incidents"], json!(overdue));
+    }
+    let of = |name: &str| {
+        features
+            .iter()
+            .find(|x| x["properties"]["name"] == json!(name))
+            .map(|x| x["properties"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            of("网格01")["open_incidents"].clone(),
+            of("网格01")["overdue_incidents"].clone()
+        ),
+        (json!(1), json!(1)),
+        "the urgent one, overdue; the closed one is not counted"
+    );
+    assert_eq!(of("网格01")["label"], json!("1 (1 overdue)"));
+    assert_eq!(of("网格02")["label"], json!("1"));
+
+    let village = get_json(
+        &format!(
+            "{}/api/leader/choropleth?level=village&metric=incidents",
+            f.base
+        ),
+        &f.admin,
+        "zh",
+    )
+    .await;
+    let p = &village["features"][0]["properties"];
+    assert_eq!(
+        (p["open_incidents"].clone(), p["overdue_incidents"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(p["label"], json!("2（逾期 1）"));
+    assert!(village["breaks"].is_array());
+
+    // Accepting the urgent one ends its overdue step; closing the east one takes it off.
+    f.step(urgent, &f.worker, "accept", none.clone(), "accepted")
+        .await;
+    for (action, state) in [
+        ("accept", "accepted"),
+        ("resolve", "resolved"),
+        ("verify", "verified"),
+        ("close", "closed"),
+    ] {
+        f.step(east, &f.other_worker, action, none.clone(), state)
+            .await;
+    }
+    let village = get_json(
+        &format!(
+            "{}/api/leader/choropleth?level=village&metric=incidents",
+            f.base
+        ),
+        &f.admin,
+        "en",
+    )
+    .await;
+    let p = &village["features"][0]["properties"];
+    assert_eq!(
+        (p["open_incidents"].clone(), p["overdue_incidents"].clone()),
+        (json!(1), json!(0)),
+        "{p}"
+    );
+    // Grid workers and cadres have no leader map.
+    let (status, _, _) = get_raw(
+        &format!("{}/api/leader/choropleth?metric=incidents", f.base),
+        &f.worker,
+        "en",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

@@ -634,3 +634,39 @@ impl Store {
         .await?)
     }
 }
+
+/// Open incidents of one area (a village or a grid) for the leader's thematic map.
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct AreaIncidents {
+    pub area_id: i64,
+    /// Not yet closed (awaiting verification counts as open, as in Open311).
+    pub open: i64,
+    /// Open and past the deadline of the step it is in at `now`.
+    pub overdue: i64,
+}
+
+impl Store {
+    /// Per village or grid (`kind`) below `roots`: the open incidents placed there and how
+    /// many of them are overdue at `now`. Areas without incidents are absent.
+    pub async fn incidents_by_area(
+        &self,
+        roots: &[i64],
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AreaIncidents>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "{SCOPE} SELECT CASE WHEN $2 = 'grid' THEN i.grid_id ELSE i.village_id END AS area_id, \
+                    count(*) AS open, \
+                    count(*) FILTER (WHERE i.due_at < $3 AND i.state NOT IN ('resolved', 'verified', 'closed')) AS overdue \
+             FROM incidents i \
+             WHERE i.state <> 'closed' \
+               AND (CASE WHEN $2 = 'grid' THEN i.grid_id ELSE i.village_id END) IN (SELECT id FROM scope) \
+             GROUP BY 1 ORDER BY 1"
+        ))
+        .bind(roots)
+        .bind(kind)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

@@ -46,6 +46,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/departments", get(departments))
         .route("/api/incidents", get(list).post(report))
         .route("/api/incidents/stats", get(stats))
+        .route("/api/incidents/stats.csv", get(stats_csv))
+        .route("/api/incidents/stats.xlsx", get(stats_xlsx))
         .route("/api/incidents/{id}", get(one))
         .route("/api/incidents/{id}/actions", post(act))
         .route("/api/incidents/{id}/score", post(score))
@@ -215,6 +217,104 @@ fn not_found(raw: &str) -> ApiError {
     }
 }
 
+/// The label of a timeline event's action: the workflow's actions, and the two events that are
+/// not actions anyone takes (the report, the whistle escalating by itself).
+fn action_label(code: &str, lang: Lang) -> String {
+    match (Action::from_code(code), code) {
+        (Some(a), _) => lang.pick(a.label_zh().into(), a.label_en().into()),
+        (None, "report") => lang.pick("上报".into(), "report".into()),
+        (None, "whistle_escalated") => lang.pick("哨声升级".into(), "whistle escalated".into()),
+        (None, other) => other.to_string(),
+    }
+}
+
+fn state_label(code: &str, lang: Lang) -> Option<String> {
+    IncidentState::from_code(code).map(|s| lang.pick(s.label_zh().into(), s.label_en().into()))
+}
+
+fn grade_label(code: &str, lang: Lang) -> String {
+    Grade::from_code(code).map_or_else(
+        || code.to_string(),
+        |g| lang.pick(g.label_zh().into(), g.label_en().into()),
+    )
+}
+
+/// Notes the server writes itself carry both languages as "中文 / English"; the reader's half.
+fn system_note(note: &str, lang: Lang) -> String {
+    match note.split_once(" / ") {
+        Some((zh, en)) => lang.pick(zh.into(), en.into()),
+        None => note.to_string(),
+    }
+}
+
+/// The timeline with its labels in the reader's language beside the codes.
+fn timeline_json(events: &[cuntu_store::incidents::IncidentEvent], lang: Lang) -> Value {
+    events
+        .iter()
+        .map(|e| {
+            let system = e.action == "whistle_escalated";
+            json!({
+                "id": e.id,
+                "action": e.action,
+                "action_label": action_label(&e.action, lang),
+                "from_state": e.from_state,
+                "from_state_label": e.from_state.as_deref().and_then(|s| state_label(s, lang)),
+                "to_state": e.to_state,
+                "to_state_label": state_label(&e.to_state, lang),
+                "by": if system { Some(lang.pick("系统".into(), "system".into())) } else { e.by.clone() },
+                "at": e.at,
+                "lon": e.lon,
+                "lat": e.lat,
+                "note": e.note,
+                "note_label": e.note.as_deref().map(|n| if system { system_note(n, lang) } else { n.to_string() }),
+                "late": e.late,
+            })
+        })
+        .collect()
+}
+
+/// The photos with their stage and evidence flags said in the reader's language.
+fn photos_json(photos: &[cuntu_store::incidents::PhotoRow], lang: Lang) -> Value {
+    photos
+        .iter()
+        .map(|p| {
+            let reasons: Vec<String> = p
+                .flag_reason
+                .as_deref()
+                .unwrap_or("")
+                .split("; ")
+                .filter(|r| !r.is_empty())
+                .map(|r| match r {
+                    "far" => lang.pick(
+                        format!("拍摄地点距事件 {} 米", p.far_m.unwrap_or(0.0).round()),
+                        format!("taken {} m from the incident", p.far_m.unwrap_or(0.0).round()),
+                    ),
+                    "early" => lang.pick(
+                        "拍摄时间早于派单".into(),
+                        "taken before the dispatch".into(),
+                    ),
+                    other => other.to_string(),
+                })
+                .collect();
+            json!({
+                "id": p.id,
+                "stage": p.stage,
+                "stage_label": if p.stage == "after" {
+                    lang.pick("处置后".into(), "after".into())
+                } else {
+                    lang.pick("处置前".into(), "before".into())
+                },
+                "taken_at": p.taken_at,
+                "far_m": p.far_m,
+                "flagged": p.flagged,
+                "flag_reason": p.flag_reason,
+                "flag_label": (!reasons.is_empty()).then(|| reasons.join(if lang == Lang::Zh { "；" } else { "; " })),
+                "created_at": p.created_at,
+            })
+        })
+        .collect()
+}
+
 fn incident_json(i: &IncidentRow, now: DateTime<Utc>, lang: Lang, actor: &Actor) -> Value {
     let state = IncidentState::from_code(&i.state);
     let grade = Grade::from_code(&i.grade);
@@ -237,6 +337,11 @@ fn incident_json(i: &IncidentRow, now: DateTime<Utc>, lang: Lang, actor: &Actor)
         "category_label": lang.pick(i.category_zh.clone(), i.category_en.clone()),
         "grade": i.grade,
         "grade_label": grade.map(|g| lang.pick(g.label_zh().into(), g.label_en().into())),
+        "source_label": if i.source == "open311" {
+            lang.pick("公众（Open311）".into(), "the public (Open311)".into())
+        } else {
+            lang.pick("App".into(), "app".into())
+        },
         "description": i.description,
         "state": i.state,
         "state_label": state.map(|s| lang.pick(s.label_zh().into(), s.label_en().into())),
@@ -258,8 +363,22 @@ fn incident_json(i: &IncidentRow, now: DateTime<Utc>, lang: Lang, actor: &Actor)
     })
 }
 
-async fn categories(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.store.incident_categories().await?)))
+async fn categories(State(state): State<AppState>, lang: Lang) -> Result<Json<Value>, ApiError> {
+    let out: Vec<Value> = state
+        .store
+        .incident_categories()
+        .await?
+        .into_iter()
+        .map(|c| {
+            json!({
+                "label": lang.pick(c.name_zh.clone(), c.name_en.clone()),
+                "code": c.code,
+                "name_zh": c.name_zh,
+                "name_en": c.name_en,
+            })
+        })
+        .collect();
+    Ok(Json(json!(out)))
 }
 
 fn require_admin(viewer: &Viewer) -> Result<(), ApiError> {
@@ -329,6 +448,7 @@ async fn deadlines(State(state): State<AppState>, lang: Lang) -> Result<Json<Val
             let a = allowance(&state, *grade, *step).await?;
             out.push(json!({
                 "grade": grade.code(),
+                "grade_label": lang.pick(grade.label_zh().into(), grade.label_en().into()),
                 "step": step.code(),
                 "step_label": lang.pick(step.label_zh().into(), step.label_en().into()),
                 "minutes": a.minutes,
@@ -605,8 +725,8 @@ async fn one(
     sweep(&state).await?;
     let row = visible(&state, &actor, &raw).await?;
     let mut out = incident_json(&row, state.clock.now(), lang, &actor);
-    out["timeline"] = json!(state.store.incident_events(row.id).await?);
-    out["photos"] = json!(state.store.incident_photos(row.id).await?);
+    out["timeline"] = timeline_json(&state.store.incident_events(row.id).await?, lang);
+    out["photos"] = photos_json(&state.store.incident_photos(row.id).await?, lang);
     Ok(Json(out))
 }
 
@@ -868,6 +988,7 @@ struct PhotoRequest {
 async fn add_photo(
     State(state): State<AppState>,
     viewer: Viewer,
+    lang: Lang,
     Path(raw): Path<String>,
     request: Result<Json<PhotoRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -898,7 +1019,10 @@ async fn add_photo(
             FAR_PHOTO_M,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!(photo))))
+    Ok((
+        StatusCode::CREATED,
+        Json(photos_json(std::slice::from_ref(&photo), lang)[0].take()),
+    ))
 }
 
 async fn photo(
@@ -917,28 +1041,241 @@ async fn photo(
     Ok(([(header::CONTENT_TYPE, content_type)], Bytes::from(bytes)).into_response())
 }
 
-/// On-time figures of the caller's township(s): per grade and leading department, and totals.
-async fn stats(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Value>, ApiError> {
+/// The statistics' column headings, in the reader's language (the CSV/XLSX use them too).
+fn stats_headings(lang: Lang) -> [String; 8] {
+    let zh = [
+        "等级",
+        "牵头部门",
+        "处置数",
+        "按时处置数",
+        "按时率（%）",
+        "村内解决数",
+        "小事不出村率（%）",
+        "平均用时（小时）",
+    ];
+    let en = [
+        "Grade",
+        "Lead department",
+        "Resolved",
+        "Resolved on time",
+        "On-time rate (%)",
+        "Resolved within the village",
+        "Share within the village (%)",
+        "Mean hours to resolve",
+    ];
+    std::array::from_fn(|k| lang.pick(zh[k].into(), en[k].into()))
+}
+
+fn no_department(lang: Lang) -> String {
+    lang.pick("未吹哨".into(), "not whistled".into())
+}
+
+/// Per cent of `of`, one decimal; None when `of` is 0.
+fn share(n: i64, of: i64) -> Option<f64> {
+    (of > 0).then(|| (1000.0 * n as f64 / of as f64).round() / 10.0)
+}
+
+async fn stats_rows(
+    state: &AppState,
+    viewer: &Viewer,
+) -> Result<Vec<cuntu_store::incidents::StatsRow>, ApiError> {
     viewer.require()?;
-    let townships = townships_of(&state, &viewer).await;
-    sweep(&state).await?;
-    let rows = state.store.incident_stats(&townships).await?;
+    let townships = townships_of(state, viewer).await;
+    sweep(state).await?;
+    Ok(state.store.incident_stats(&townships).await?)
+}
+
+/// On-time figures of the caller's township(s): per grade and leading department, and totals.
+async fn stats(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    lang: Lang,
+) -> Result<Json<Value>, ApiError> {
+    let rows = stats_rows(&state, &viewer).await?;
     let resolved: i64 = rows.iter().map(|r| r.resolved).sum();
     let on_time: i64 = rows.iter().map(|r| r.on_time).sum();
     let in_village: i64 = rows.iter().map(|r| r.in_village).sum();
-    let share = |n: i64| {
-        if resolved == 0 {
-            Value::Null
-        } else {
-            json!((1000.0 * n as f64 / resolved as f64).round() / 10.0)
-        }
-    };
+    let h = stats_headings(lang);
+    let labelled: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = json!(r);
+            v["grade_label"] = json!(grade_label(&r.grade, lang));
+            v["department_label"] =
+                json!(r.department.clone().unwrap_or_else(|| no_department(lang)));
+            v["on_time_percent"] = json!(share(r.on_time, r.resolved));
+            v["in_village_percent"] = json!(share(r.in_village, r.resolved));
+            v
+        })
+        .collect();
     Ok(Json(json!({
         "resolved": resolved,
         "on_time": on_time,
-        "on_time_percent": share(on_time),
+        "on_time_percent": share(on_time, resolved),
         "in_village": in_village,
-        "in_village_percent": share(in_village),
-        "rows": rows,
+        "in_village_percent": share(in_village, resolved),
+        "headings": {
+            "grade": h[0], "department": h[1], "resolved": h[2], "on_time": h[3],
+            "on_time_percent": h[4], "in_village": h[5], "in_village_percent": h[6], "mean_hours": h[7],
+        },
+        "title": lang.pick("事件按时办结统计".into(), "On-time handling of incidents".into()),
+        "rows": labelled,
     })))
+}
+
+/// The statistics as a table: headings and rows (grade, lead department, counts, shares in
+/// per cent, mean hours), with a total row last.
+fn stats_table(
+    rows: &[cuntu_store::incidents::StatsRow],
+    lang: Lang,
+) -> (Vec<String>, Vec<Vec<Value>>) {
+    let num = |v: Option<f64>| v.map_or(Value::Null, |v| json!(v));
+    let mut out: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                json!(grade_label(&r.grade, lang)),
+                json!(r.department.clone().unwrap_or_else(|| no_department(lang))),
+                json!(r.resolved),
+                json!(r.on_time),
+                num(share(r.on_time, r.resolved)),
+                json!(r.in_village),
+                num(share(r.in_village, r.resolved)),
+                num(r.mean_hours.map(|h| (h * 10.0).round() / 10.0)),
+            ]
+        })
+        .collect();
+    let resolved: i64 = rows.iter().map(|r| r.resolved).sum();
+    let on_time: i64 = rows.iter().map(|r| r.on_time).sum();
+    let in_village: i64 = rows.iter().map(|r| r.in_village).sum();
+    out.push(vec![
+        json!(lang.pick("合计".into(), "Total".into())),
+        Value::Null,
+        json!(resolved),
+        json!(on_time),
+        num(share(on_time, resolved)),
+        json!(in_village),
+        num(share(in_village, resolved)),
+        Value::Null,
+    ]);
+    (stats_headings(lang).to_vec(), out)
+}
+
+fn download(
+    content_type: &'static str,
+    name_zh: &str,
+    ext: &str,
+    lang: Lang,
+    body: Vec<u8>,
+) -> Response {
+    let name = format!(
+        "{}.{ext}",
+        lang.pick(name_zh.into(), "incident-on-time-statistics".into())
+    );
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"incident-on-time-statistics.{ext}\"; filename*=UTF-8''{encoded}"
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The statistics as CSV (UTF-8 with a BOM, so Excel reads the Chinese), headings in the
+/// request's language.
+async fn stats_csv(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    lang: Lang,
+) -> Result<Response, ApiError> {
+    let rows = stats_rows(&state, &viewer).await?;
+    let (head, table) = stats_table(&rows, lang);
+    let mut out = Vec::from("\u{feff}".as_bytes());
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        let fail = |e: csv::Error| {
+            tracing::error!("csv export failed: {e}");
+            ApiError::Internal
+        };
+        w.write_record(&head).map_err(fail)?;
+        for row in &table {
+            w.write_record(row.iter().map(|v| match v {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            }))
+            .map_err(fail)?;
+        }
+        w.flush().map_err(|_| ApiError::Internal)?;
+    }
+    Ok(download(
+        "text/csv; charset=utf-8",
+        "事件按时办结统计",
+        "csv",
+        lang,
+        out,
+    ))
+}
+
+/// The statistics as an XLSX workbook, headings in the request's language.
+async fn stats_xlsx(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    lang: Lang,
+) -> Result<Response, ApiError> {
+    let rows = stats_rows(&state, &viewer).await?;
+    let (head, table) = stats_table(&rows, lang);
+    let build = || -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.set_name(lang.pick("按时办结".into(), "on time".into()))?;
+        let bold = rust_xlsxwriter::Format::new().set_bold();
+        for (c, h) in head.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, h, &bold)?;
+            sheet.set_column_width(c as u16, 16)?;
+        }
+        for (r, row) in table.iter().enumerate() {
+            let r = r as u32 + 1;
+            for (c, v) in row.iter().enumerate() {
+                match v {
+                    Value::Number(n) => {
+                        sheet.write_number(r, c as u16, n.as_f64().unwrap_or(0.0))?;
+                    }
+                    Value::String(s) => {
+                        sheet.write_string(r, c as u16, s)?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        book.save_to_buffer()
+    };
+    let bytes = build().map_err(|e| {
+        tracing::error!("xlsx export failed: {e}");
+        ApiError::Internal
+    })?;
+    Ok(download(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "事件按时办结统计",
+        "xlsx",
+        lang,
+        bytes,
+    ))
 }

@@ -855,10 +855,15 @@ async fn choropleth(
         "households" => ("户", "households"),
         "key_population" => ("重点人群户", "key-population households"),
         "coverage" => ("% 本季度已走访", "% visited this quarter"),
+        "incidents" => ("起（未办结事件）", "open incidents"),
         _ => {
             return Err(bad(
-                format!("metric 须为 households、key_population 或 coverage，收到“{metric}”（事件统计随事件功能提供）"),
-                format!("metric must be households, key_population or coverage, got '{metric}' (incident figures come with incidents)"),
+                format!(
+                    "metric 须为 households、key_population、coverage 或 incidents，收到“{metric}”"
+                ),
+                format!(
+                "metric must be households, key_population, coverage or incidents, got '{metric}'"
+            ),
             ))
         }
     };
@@ -866,12 +871,33 @@ async fn choropleth(
         .store
         .area_figures(&scope.roots, level, quarter_start(Utc::now()))
         .await?;
+    // Open incidents (and the overdue among them) per area, on the server's clock.
+    let incidents: BTreeMap<i64, (i64, i64)> = if metric == "incidents" {
+        state
+            .store
+            .incidents_by_area(&scope.roots, level, state.clock.now())
+            .await?
+            .into_iter()
+            .map(|a| (a.area_id, (a.open, a.overdue)))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
     let mut values = Vec::new();
     let features: Vec<Value> = figures
         .iter()
         .map(|f| {
+            let (open, overdue) = incidents.get(&f.id).copied().unwrap_or((0, 0));
             let (value, label): (Option<f64>, String) = match metric {
                 "households" => (Some(f.households as f64), f.households.to_string()),
+                "incidents" if overdue > 0 => (
+                    Some(open as f64),
+                    lang.pick(
+                        format!("{open}（逾期 {overdue}）"),
+                        format!("{open} ({overdue} overdue)"),
+                    ),
+                ),
+                "incidents" => (Some(open as f64), open.to_string()),
                 "key_population" if !scope.personal && is_suppressed(f.key_households) => {
                     (None, "<5".to_string())
                 }
@@ -896,6 +922,8 @@ async fn choropleth(
                     "value": value,
                     "label": label,
                     "households": f.households,
+                    "open_incidents": (metric == "incidents").then_some(open),
+                    "overdue_incidents": (metric == "incidents").then_some(overdue),
                 },
             })
         })

@@ -142,6 +142,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("POST", "/api/incidents/{id}/score", "Incidents", "Score the department's response once closed", &[], B, JSON),
     op("POST", "/api/incidents/{id}/photos", "Incidents", "Add a photo as evidence (JSON with the image)", &[], B, JSON),
     op("GET", "/api/incidents/{id}/photos/{photo}", "Incidents", "A photo of an incident", &[], None, PNG),
+    op("GET", "/api/incidents/stats.csv", "Incidents", "The on-time figures as CSV (headings in the request's language)", &[], None, CSV),
+    op("GET", "/api/incidents/stats.xlsx", "Incidents", "The on-time figures as XLSX (headings in the request's language)", &[], None, XLSX),
     // Leaders: the risk map
     op("GET", "/api/leader/hazards", "Risk map", "Hazards in your township", &[], None, GEOJSON),
     op("GET", "/api/leader/hazard-zones", "Risk map", "Hazards' influence zones", &[], None, GEOJSON),
