@@ -465,33 +465,7 @@ pub fn stage_row(
     };
     let staged = match layer {
         ImportLayer::Households => {
-            let members = value("members").and_then(|m| match parse_count(&m) {
-                Some(n) if (0..=100).contains(&n) => Some(n as i16),
-                _ => {
-                    problems.push(problem(
-                        "members",
-                        format!("人口“{m}”不是 0 到 100 之间的整数"),
-                        format!("members '{m}' is not a whole number from 0 to 100"),
-                    ));
-                    None
-                }
-            });
-            let mut tags = Vec::new();
-            for t in value("tags")
-                .unwrap_or_default()
-                .split([',', '，', ';', '；', '、', '|', ' '])
-                .filter(|t| !t.trim().is_empty())
-            {
-                match normalise_tag(t) {
-                    Some(code) if !tags.iter().any(|x| x == code) => tags.push(code.to_string()),
-                    Some(_) => {}
-                    None => problems.push(problem(
-                        "tags",
-                        format!("未知标签“{t}”（可用：独居老人、残疾、低保、特困、留守儿童、困境儿童）"),
-                        format!("unknown tag '{t}' (known: elderly_alone, disabled, low_income, extreme_hardship, left_behind_child, child_in_difficulty)"),
-                    )),
-                }
-            }
+            let (members, tags) = household_values(&value, &problem, &mut problems);
             point.map(|p| {
                 StagedRow::Household(HouseholdRow {
                     lon: p.x(),
@@ -567,6 +541,42 @@ pub fn stage_row(
         Some(s) if problems.is_empty() => Ok(s),
         _ => Err(problems),
     }
+}
+
+/// The members and tags of a household row, each bad value a problem of its field.
+fn household_values(
+    value: &dyn Fn(&str) -> Option<String>,
+    problem: &dyn Fn(&str, String, String) -> Problem,
+    problems: &mut Vec<Problem>,
+) -> (Option<i16>, Vec<String>) {
+    let members = value("members").and_then(|m| match parse_count(&m) {
+        Some(n) if (0..=100).contains(&n) => Some(n as i16),
+        _ => {
+            problems.push(problem(
+                "members",
+                format!("人口“{m}”不是 0 到 100 之间的整数"),
+                format!("members '{m}' is not a whole number from 0 to 100"),
+            ));
+            None
+        }
+    });
+    let mut tags: Vec<String> = Vec::new();
+    for t in value("tags")
+        .unwrap_or_default()
+        .split([',', '，', ';', '；', '、', '|', ' '])
+        .filter(|t| !t.trim().is_empty())
+    {
+        match normalise_tag(t) {
+            Some(code) if !tags.iter().any(|x| x == code) => tags.push(code.to_string()),
+            Some(_) => {}
+            None => problems.push(problem(
+                "tags",
+                format!("未知标签“{t}”（可用：独居老人、残疾、低保、特困、留守儿童、困境儿童）"),
+                format!("unknown tag '{t}' (known: elderly_alone, disabled, low_income, extreme_hardship, left_behind_child, child_in_difficulty)"),
+            )),
+        }
+    }
+    (members, tags)
 }
 
 /// `3`, `3.0`, `3人` → 3.
@@ -686,6 +696,245 @@ pub fn duplicate_keys<'a>(keys: impl Iterator<Item = (usize, &'a str)>) -> Vec<P
             });
         }
     }
+    out
+}
+
+/// One source row as a reader hands it over: values, geometry, and why the geometry could
+/// not be read when it could not.
+pub struct InputRow<'a> {
+    pub values: &'a BTreeMap<String, String>,
+    pub geometry: Option<&'a Geometry<f64>>,
+    pub geometry_error: Option<&'a str>,
+}
+
+/// Every row staged or refused: what the dry run shows and the real run stores.
+#[derive(Debug, Clone, Default)]
+pub struct Staging {
+    /// (1-based row, the row as it would be stored).
+    pub staged: Vec<(usize, StagedRow)>,
+    /// Every problem, by row; any problem stops the real run.
+    pub problems: Vec<Problem>,
+}
+
+/// Stages every row of a source (rows numbered from 1), then checks the keys repeat
+/// nowhere. The one code path of `cuntu import` and the web upload.
+pub fn stage_all<'a>(
+    layer: ImportLayer,
+    mapping: &Mapping,
+    rows: impl IntoIterator<Item = InputRow<'a>>,
+    offset: Option<Offset>,
+    key_field: Option<&str>,
+) -> Staging {
+    let mut out = Staging::default();
+    for (i, r) in rows.into_iter().enumerate() {
+        let row = i + 1;
+        if let Some(e) = r.geometry_error {
+            out.problems.push(Problem {
+                row,
+                field: Some("geometry".into()),
+                zh: format!("几何无法读取：{e}"),
+                en: format!("the geometry cannot be read: {e}"),
+            });
+            continue;
+        }
+        let source = SourceRow {
+            row,
+            values: r.values,
+            geometry: r.geometry,
+        };
+        match stage_row(layer, mapping, &source, offset, key_field) {
+            Ok(s) => out.staged.push((row, s)),
+            Err(mut p) => out.problems.append(&mut p),
+        }
+    }
+    let keys: Vec<(usize, String)> = out
+        .staged
+        .iter()
+        .filter_map(|(row, s)| s.key().map(|k| (*row, k.to_string())))
+        .collect();
+    out.problems
+        .extend(duplicate_keys(keys.iter().map(|(r, k)| (*r, k.as_str()))));
+    out.problems.sort_by_key(|p| p.row);
+    out
+}
+
+impl StagedRow {
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            StagedRow::Household(h) => h.key.as_deref(),
+            StagedRow::Facility(f) => f.key.as_deref(),
+        }
+    }
+
+    pub fn lon_lat(&self) -> (f64, f64) {
+        match self {
+            StagedRow::Household(h) => (h.lon, h.lat),
+            StagedRow::Facility(f) => (f.lon, f.lat),
+        }
+    }
+}
+
+// ---- rosters without coordinates: joined to the households already stored ----------------
+
+/// How a roster row without coordinates finds its household: by house number (门牌号) when
+/// the mapping has one, else by address. The rule, as the import report states it: the
+/// trimmed value must equal exactly one household's within the uploader's scope; a value
+/// that matches none, or several, skips the row with that reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinField {
+    HouseNumber,
+    Address,
+}
+
+impl JoinField {
+    /// The field a roster joins on, or None when the mapping has neither.
+    pub fn of(mapping: &Mapping) -> Option<Self> {
+        if mapping.fields.contains_key("house_number") {
+            Some(Self::HouseNumber)
+        } else if mapping.fields.contains_key("address") {
+            Some(Self::Address)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether a households source is a roster to join by address: no geometry in the file and
+/// no longitude/latitude in the mapping.
+pub fn is_join(layer: ImportLayer, mapping: &Mapping, any_geometry: bool) -> bool {
+    layer == ImportLayer::Households
+        && !any_geometry
+        && !(mapping.fields.contains_key("lon") && mapping.fields.contains_key("lat"))
+}
+
+/// The attributes a roster row brings to an existing household. `None` leaves the stored
+/// value as it is (an empty cell never erases).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HouseholdUpdate {
+    pub join_value: String,
+    pub house_number: Option<String>,
+    pub address: Option<String>,
+    pub head_name: Option<String>,
+    pub members: Option<i16>,
+    pub phone: Option<String>,
+    pub id_card: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// A stored household a roster may join: id, house number, address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinCandidate {
+    pub id: i64,
+    pub house_number: Option<String>,
+    pub address: Option<String>,
+}
+
+/// The joined roster: rows to update (household id, values), rows with problems (stop the
+/// run) and rows skipped because they match no household in scope, or several.
+#[derive(Debug, Clone, Default)]
+pub struct Join {
+    pub updates: Vec<(usize, i64, HouseholdUpdate)>,
+    pub problems: Vec<Problem>,
+    pub skipped: Vec<Problem>,
+}
+
+/// Stages a roster without coordinates and joins it to `candidates` (the households in the
+/// uploader's scope) by `field`.
+pub fn join_roster<'a>(
+    mapping: &Mapping,
+    field: JoinField,
+    rows: impl IntoIterator<Item = &'a BTreeMap<String, String>>,
+    candidates: &[JoinCandidate],
+) -> Join {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut by_value: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for c in candidates {
+        let v = match field {
+            JoinField::HouseNumber => c.house_number.as_deref(),
+            JoinField::Address => c.address.as_deref(),
+        };
+        if let Some(v) = v.map(norm).filter(|v| !v.is_empty()) {
+            by_value.entry(v).or_default().push(c.id);
+        }
+    }
+    let (target, zh_name) = match field {
+        JoinField::HouseNumber => ("house_number", "门牌号"),
+        JoinField::Address => ("address", "地址"),
+    };
+    let mut out = Join::default();
+    let mut used: BTreeMap<i64, usize> = BTreeMap::new();
+    for (i, values) in rows.into_iter().enumerate() {
+        let row = i + 1;
+        let problem = |f: &str, zh: String, en: String| Problem {
+            row,
+            field: Some(f.to_string()),
+            zh,
+            en,
+        };
+        let value = |t: &str| -> Option<String> {
+            let source_field = mapping.fields.get(t)?;
+            let v = values.get(source_field)?.trim();
+            (!v.is_empty()).then(|| v.to_string())
+        };
+        let mut problems = Vec::new();
+        let (members, tags) = household_values(&value, &problem, &mut problems);
+        let Some(join_value) = value(target).map(|v| norm(&v)) else {
+            out.skipped.push(problem(
+                target,
+                format!("{zh_name}为空，无法对应到已有住户"),
+                format!("the {target} is empty: the row matches no household"),
+            ));
+            continue;
+        };
+        if !problems.is_empty() {
+            out.problems.append(&mut problems);
+            continue;
+        }
+        let id = match by_value.get(&join_value).map(Vec::as_slice) {
+            Some([id]) => *id,
+            Some(ids) => {
+                out.skipped.push(problem(
+                    target,
+                    format!("{zh_name}“{join_value}”在您的范围内对应 {} 户，无法确定是哪一户", ids.len()),
+                    format!("{target} '{join_value}' matches {} households in your scope: which one is unclear", ids.len()),
+                ));
+                continue;
+            }
+            None => {
+                out.skipped.push(problem(
+                    target,
+                    format!("您的范围内没有{zh_name}为“{join_value}”的住户"),
+                    format!("no household in your scope has {target} '{join_value}'"),
+                ));
+                continue;
+            }
+        };
+        if let Some(first) = used.insert(id, row) {
+            out.problems.push(problem(
+                target,
+                format!("与第 {first} 行对应同一户（{zh_name}“{join_value}”）"),
+                format!("matches the same household as row {first} ({target} '{join_value}')"),
+            ));
+            continue;
+        }
+        let has_tags = value("tags").is_some();
+        out.updates.push((
+            row,
+            id,
+            HouseholdUpdate {
+                join_value,
+                house_number: value("house_number"),
+                address: value("address"),
+                head_name: value("head_name"),
+                members,
+                phone: value("phone"),
+                id_card: value("id_card"),
+                tags: has_tags.then_some(tags),
+            },
+        ));
+    }
+    out.problems.sort_by_key(|p| p.row);
     out
 }
 
@@ -874,5 +1123,91 @@ mod tests {
         assert_eq!(normalise_facility_kind("卫生室"), Some("clinic"));
         assert_eq!(parse_count("4人"), Some(4));
         assert_eq!(parse_count("4.0"), Some(4));
+    }
+
+    #[test]
+    fn a_roster_joins_by_house_number_and_names_what_it_cannot_join() {
+        let fields = names(&["门牌号", "户主", "人口", "标签"]);
+        let m = propose_mapping(ImportLayer::Households, &fields);
+        assert!(is_join(ImportLayer::Households, &m, false));
+        assert_eq!(JoinField::of(&m), Some(JoinField::HouseNumber));
+        let cand = |id, hn: &str| JoinCandidate {
+            id,
+            house_number: Some(hn.into()),
+            address: None,
+        };
+        let candidates = [
+            cand(10, "冶河村 1号"),
+            cand(11, "2号"),
+            cand(12, "3号"),
+            cand(13, "3号"),
+        ];
+        let rows = [
+            row(&[
+                ("门牌号", " 冶河村  1号"),
+                ("户主", "甲"),
+                ("人口", "4"),
+                ("标签", "低保"),
+            ]),
+            row(&[("门牌号", "9号"), ("户主", "乙")]),
+            row(&[("门牌号", "3号"), ("户主", "丙")]),
+            row(&[("门牌号", "2号"), ("人口", "many")]),
+            row(&[("户主", "丁")]),
+        ];
+        let j = join_roster(&m, JoinField::HouseNumber, rows.iter(), &candidates);
+        assert_eq!(j.updates.len(), 1);
+        let (r, id, u) = &j.updates[0];
+        assert_eq!((*r, *id), (1, 10));
+        assert_eq!(u.members, Some(4));
+        assert_eq!(u.tags.as_deref(), Some(&["low_income".to_string()][..]));
+        assert_eq!(
+            j.skipped.iter().map(|p| p.row).collect::<Vec<_>>(),
+            vec![2, 3, 5]
+        );
+        assert!(j.skipped[1].en.contains("matches 2 households"));
+        assert_eq!(j.problems.len(), 1);
+        assert_eq!(j.problems[0].row, 4);
+    }
+
+    #[test]
+    fn stage_all_numbers_rows_and_finds_repeated_keys() {
+        let fields = names(&["户主", "经度", "纬度", "编号"]);
+        let m = propose_mapping(ImportLayer::Households, &fields);
+        let rows = [
+            row(&[
+                ("户主", "甲"),
+                ("经度", "9.5"),
+                ("纬度", "47.1"),
+                ("编号", "a"),
+            ]),
+            row(&[
+                ("户主", "乙"),
+                ("经度", "x"),
+                ("纬度", "47.1"),
+                ("编号", "b"),
+            ]),
+            row(&[
+                ("户主", "丙"),
+                ("经度", "9.5"),
+                ("纬度", "47.1"),
+                ("编号", "a"),
+            ]),
+        ];
+        let s = stage_all(
+            ImportLayer::Households,
+            &m,
+            rows.iter().map(|v| InputRow {
+                values: v,
+                geometry: None,
+                geometry_error: None,
+            }),
+            None,
+            Some("编号"),
+        );
+        assert_eq!(s.staged.len(), 2);
+        assert_eq!(
+            s.problems.iter().map(|p| p.row).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
     }
 }

@@ -48,10 +48,7 @@ pub struct OutTable {
 }
 
 fn err(zh: impl Into<String>, en: impl std::fmt::Display) -> ReadError {
-    ReadError {
-        zh: zh.into(),
-        en: en.to_string(),
-    }
+    crate::import::err(zh, en.to_string())
 }
 
 /// Writes `table` to `path` in `format`, declared in EPSG:`epsg` (4326 or 4490), and answers

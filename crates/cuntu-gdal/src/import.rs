@@ -38,12 +38,15 @@ pub struct SourceFeature {
 pub struct ReadError {
     pub zh: String,
     pub en: String,
+    /// The file has coordinates but no CRS: the caller may ask for one and read again.
+    pub missing_crs: bool,
 }
 
-fn err(zh: impl Into<String>, en: impl Into<String>) -> ReadError {
+pub(crate) fn err(zh: impl Into<String>, en: impl Into<String>) -> ReadError {
     ReadError {
         zh: zh.into(),
         en: en.into(),
+        missing_crs: false,
     }
 }
 
@@ -81,6 +84,9 @@ pub fn read(
             format!("no file {}", path.display()),
         ));
     }
+    if crate::roster::is_spreadsheet(path) {
+        return crate::roster::read_roster(path, crs, progress);
+    }
     // CSV: GDAL finds the point in lon/lat columns (Chinese names too) or a WKT column.
     let csv_options = [
         "X_POSSIBLE_NAMES=lon,lng,longitude,经度,x,X",
@@ -117,43 +123,7 @@ pub fn read(
     let fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
     let file_srs = layer.spatial_ref();
 
-    // Decide the transform to WGS84 (None: coordinates are already lon/lat to keep).
-    let (transform, crs_text) = match crs {
-        Some(SourceCrs::Offset(o)) => (None, format!("{o:?} (--crs) → {}", o.describe())),
-        Some(SourceCrs::Epsg(code)) => {
-            let mut s = SpatialRef::from_epsg(code).map_err(|e| {
-                err(
-                    format!("未知坐标系 EPSG:{code}"),
-                    format!("unknown CRS EPSG:{code} ({e})"),
-                )
-            })?;
-            s.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-            let t = CoordTransform::new(&s, &wgs84()?)
-                .map_err(|e| err("无法换算坐标系", e.to_string()))?;
-            (Some(t), format!("EPSG:{code} (--crs) → EPSG:4326 (GDAL/PROJ)"))
-        }
-        None => match file_srs {
-            Some(mut s) => {
-                s.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-                let name = describe(&s);
-                let t = CoordTransform::new(&s, &wgs84()?)
-                    .map_err(|e| err("无法换算文件的坐标系", e.to_string()))?;
-                (Some(t), format!("{name} (file) → EPSG:4326 (GDAL/PROJ)"))
-            }
-            None => {
-                return Err(err(
-                    format!(
-                        "{} 没有坐标系（缺少 .prj 等）：请用 --crs 指定，如 --crs EPSG:4490、--crs EPSG:4547 或 --crs gcj02",
-                        path.display()
-                    ),
-                    format!(
-                        "{} has no CRS (no .prj or similar): give one with --crs, e.g. --crs EPSG:4490, EPSG:4547 or gcj02",
-                        path.display()
-                    ),
-                ))
-            }
-        },
-    };
+    let (transform, crs_text) = transform_to_wgs84(path, crs, file_srs)?;
 
     let mut rows = Vec::with_capacity(layer.feature_count() as usize);
     for feature in layer.features() {
@@ -193,6 +163,53 @@ pub fn read(
         fields,
         rows,
         crs: crs_text,
+    })
+}
+
+/// The transform to WGS84 (None: coordinates are lon/lat to keep, or GCJ-02/BD-09 that core
+/// converts) and its description for the report. A file without CRS is refused.
+pub(crate) fn transform_to_wgs84(
+    path: &Path,
+    crs: Option<SourceCrs>,
+    file_srs: Option<SpatialRef>,
+) -> Result<(Option<CoordTransform>, String), ReadError> {
+    Ok(match crs {
+        Some(SourceCrs::Offset(o)) => (None, format!("{o:?} (--crs) → {}", o.describe())),
+        Some(SourceCrs::Epsg(code)) => {
+            let mut s = SpatialRef::from_epsg(code).map_err(|e| {
+                err(
+                    format!("未知坐标系 EPSG:{code}"),
+                    format!("unknown CRS EPSG:{code} ({e})"),
+                )
+            })?;
+            s.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+            let t = CoordTransform::new(&s, &wgs84()?)
+                .map_err(|e| err("无法换算坐标系", e.to_string()))?;
+            (Some(t), format!("EPSG:{code} (--crs) → EPSG:4326 (GDAL/PROJ)"))
+        }
+        None => match file_srs {
+            Some(mut s) => {
+                s.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+                let name = describe(&s);
+                let t = CoordTransform::new(&s, &wgs84()?)
+                    .map_err(|e| err("无法换算文件的坐标系", e.to_string()))?;
+                (Some(t), format!("{name} (file) → EPSG:4326 (GDAL/PROJ)"))
+            }
+            None => {
+                return Err(ReadError {
+                    missing_crs: true,
+                    ..err(
+                    format!(
+                        "{} 没有坐标系（缺少 .prj 等）：请用 --crs 指定，如 --crs EPSG:4490、--crs EPSG:4547 或 --crs gcj02",
+                        path.display()
+                    ),
+                    format!(
+                        "{} has no CRS (no .prj or similar): give one with --crs, e.g. --crs EPSG:4490, EPSG:4547 or gcj02",
+                        path.display()
+                    ),
+                )})
+            }
+        },
     })
 }
 

@@ -4,6 +4,7 @@ pub mod divisions;
 pub mod export;
 pub mod import;
 pub mod osm;
+pub mod roster;
 
 use std::path::PathBuf;
 use thiserror::Error;

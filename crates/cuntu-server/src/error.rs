@@ -59,6 +59,11 @@ pub enum ApiError {
         zh: String,
         en: String,
     },
+    /// The request body is larger than the route takes (HTTP 413).
+    PayloadTooLarge {
+        zh: String,
+        en: String,
+    },
     DatabaseUnavailable,
     Internal,
 }
@@ -161,6 +166,12 @@ impl ApiError {
             ApiError::ReadOnly { zh, en } => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "read_only",
+                zh.clone(),
+                en.clone(),
+            ),
+            ApiError::PayloadTooLarge { zh, en } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
                 zh.clone(),
                 en.clone(),
             ),

@@ -4,7 +4,7 @@
 //! the command can show progress, and nothing is visible until the last chunk is in. A row
 //! with a key (`--key FIELD`) updates the row an earlier import made with that key.
 
-use cuntu_core::import::{FacilityRow, HouseholdRow};
+use cuntu_core::import::{FacilityRow, HouseholdRow, HouseholdUpdate, JoinCandidate, StagedRow};
 use serde::Serialize;
 
 use crate::households::SCOPE_CTE;
@@ -130,6 +130,122 @@ impl Store {
         }
         tx.commit().await?;
         Ok(counts)
+    }
+
+    /// Stores staged rows of one layer (households or facilities) in one transaction: the
+    /// write of `cuntu import` and of the web upload alike.
+    pub async fn import_staged(
+        &self,
+        staged: Vec<StagedRow>,
+        progress: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<ImportCounts, StoreError> {
+        let mut households = Vec::new();
+        let mut facilities = Vec::new();
+        for s in staged {
+            match s {
+                StagedRow::Household(h) => households.push(h),
+                StagedRow::Facility(f) => facilities.push(f),
+            }
+        }
+        if !households.is_empty() && !facilities.is_empty() {
+            return Err(StoreError::Invalid {
+                zh: "一次导入只能写入一个图层".into(),
+                en: "one import writes one layer".into(),
+            });
+        }
+        if facilities.is_empty() {
+            self.import_households(&households, progress).await
+        } else {
+            self.import_facilities(&facilities, progress).await
+        }
+    }
+
+    /// The households below `scope_roots` a roster without coordinates may join.
+    pub async fn join_candidates(
+        &self,
+        scope_roots: &[i64],
+    ) -> Result<Vec<JoinCandidate>, StoreError> {
+        let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(&format!(
+            "{SCOPE_CTE} SELECT h.id, h.house_number, h.address FROM households h \
+             WHERE h.grid_id IN (SELECT id FROM scope) ORDER BY h.id"
+        ))
+        .bind(scope_roots)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, house_number, address)| JoinCandidate {
+                id,
+                house_number,
+                address,
+            })
+            .collect())
+    }
+
+    /// Updates households from a joined roster in one transaction; a value the roster leaves
+    /// empty keeps the stored one. Answers the households updated.
+    pub async fn update_households(
+        &self,
+        updates: &[(i64, HouseholdUpdate)],
+        progress: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<ImportCounts, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut counts = ImportCounts::default();
+        let mut done = 0;
+        for chunk in updates.chunks(CHUNK) {
+            let col = |f: fn(&HouseholdUpdate) -> Option<String>| -> Vec<Option<String>> {
+                chunk.iter().map(|(_, u)| f(u)).collect()
+            };
+            let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+            let members: Vec<Option<i16>> = chunk.iter().map(|(_, u)| u.members).collect();
+            let tags: Vec<Option<String>> = chunk
+                .iter()
+                .map(|(_, u)| u.tags.as_ref().map(|t| t.join(",")))
+                .collect();
+            let n = sqlx::query(
+                "UPDATE households h SET \
+                     house_number = coalesce(t.hn, h.house_number), \
+                     address = coalesce(t.ad, h.address), \
+                     head_name = coalesce(t.na, h.head_name), \
+                     members = coalesce(t.me, h.members), \
+                     phone = coalesce(t.ph, h.phone), \
+                     id_card = coalesce(t.ic, h.id_card), \
+                     tags = CASE WHEN t.tg IS NULL THEN h.tags \
+                         ELSE coalesce(string_to_array(NULLIF(t.tg, ''), ','), '{}') END \
+                 FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int2[], \
+                     $6::text[], $7::text[], $8::text[]) AS t(id, hn, ad, na, me, ph, ic, tg) \
+                 WHERE h.id = t.id",
+            )
+            .bind(&ids)
+            .bind(col(|u| u.house_number.clone()))
+            .bind(col(|u| u.address.clone()))
+            .bind(col(|u| u.head_name.clone()))
+            .bind(&members)
+            .bind(col(|u| u.phone.clone()))
+            .bind(col(|u| u.id_card.clone()))
+            .bind(&tags)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            counts.updated += n;
+            done += chunk.len();
+            progress(done);
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// The box (west, south, east, north) around some households, for a map link.
+    pub async fn households_bbox(&self, ids: &[i64]) -> Result<Option<[f64; 4]>, StoreError> {
+        let b: Option<(f64, f64, f64, f64)> = sqlx::query_as(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM \
+             (SELECT ST_Extent(geom)::geometry AS e FROM households WHERE id = ANY($1)) t \
+             WHERE e IS NOT NULL",
+        )
+        .bind(ids)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(b.map(|(w, s, e, n)| [w, s, e, n]))
     }
 
     /// Rows in a layer, for counts before and after an import.

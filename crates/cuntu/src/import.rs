@@ -7,9 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use cuntu_core::auth::{self, Visibility};
-use cuntu_core::import::{
-    self as core_import, ImportLayer, Mapping, Problem, SourceCrs, SourceRow, StagedRow,
-};
+use cuntu_core::import::{self as core_import, ImportLayer, InputRow, Mapping, SourceCrs};
 use cuntu_gdal::export::{ExportFormat, OutTable};
 use cuntu_store::audit::AuditEntry;
 use cuntu_store::Store;
@@ -157,43 +155,17 @@ pub async fn import(store: Option<&Store>, args: &ImportArgs) -> Result<()> {
         }
     }
 
-    let mut staged = Vec::with_capacity(table.rows.len());
-    let mut problems: Vec<Problem> = Vec::new();
-    for (i, r) in table.rows.iter().enumerate() {
-        let row = i + 1;
-        if let Some(e) = &r.geometry_error {
-            problems.push(Problem {
-                row,
-                field: Some("geometry".into()),
-                zh: format!("几何无法读取：{e}"),
-                en: format!("the geometry cannot be read: {e}"),
-            });
-            continue;
-        }
-        let source = SourceRow {
-            row,
+    let core_import::Staging { staged, problems } = core_import::stage_all(
+        layer,
+        &mapping,
+        table.rows.iter().map(|r| InputRow {
             values: &r.values,
             geometry: r.geometry.as_ref(),
-        };
-        match core_import::stage_row(layer, &mapping, &source, offset, args.key.as_deref()) {
-            Ok(s) => staged.push((row, s)),
-            Err(mut p) => problems.append(&mut p),
-        }
-    }
-    let key_of = |s: &StagedRow| -> Option<String> {
-        match s {
-            StagedRow::Household(h) => h.key.clone(),
-            StagedRow::Facility(f) => f.key.clone(),
-        }
-    };
-    let keys: Vec<(usize, String)> = staged
-        .iter()
-        .filter_map(|(row, s)| key_of(s).map(|k| (*row, k)))
-        .collect();
-    problems.extend(core_import::duplicate_keys(
-        keys.iter().map(|(r, k)| (*r, k.as_str())),
-    ));
-    problems.sort_by_key(|p| p.row);
+            geometry_error: r.geometry_error.as_deref(),
+        }),
+        offset,
+        args.key.as_deref(),
+    );
 
     println!("前几行（将要存入）first rows as they would be stored:");
     for (row, s) in staged.iter().take(5) {
@@ -228,31 +200,14 @@ pub async fn import(store: Option<&Store>, args: &ImportArgs) -> Result<()> {
     ));
     let started = Instant::now();
     let mut progress = |n: usize| bar.set_position(n as u64);
-    let counts = match layer {
-        ImportLayer::Households => {
-            let rows: Vec<_> = staged
-                .into_iter()
-                .filter_map(|(_, s)| match s {
-                    StagedRow::Household(h) => Some(h),
-                    _ => None,
-                })
-                .collect();
-            store.import_households(&rows, &mut progress).await
-        }
-        _ => {
-            let rows: Vec<_> = staged
-                .into_iter()
-                .filter_map(|(_, s)| match s {
-                    StagedRow::Facility(f) => Some(f),
-                    _ => None,
-                })
-                .collect();
-            store.import_facilities(&rows, &mut progress).await
-        }
-    }
-    .map_err(|e| {
-        anyhow::anyhow!("写入失败，数据库未改变 / writing failed, the database is as it was: {e}")
-    })?;
+    let counts = store
+        .import_staged(staged.into_iter().map(|(_, s)| s).collect(), &mut progress)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "写入失败，数据库未改变 / writing failed, the database is as it was: {e}"
+            )
+        })?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let after = store.layer_count(layer.as_str()).await?;

@@ -5,6 +5,7 @@ mod grid_edits;
 pub(crate) mod grid_layer;
 mod health;
 mod households;
+mod imports;
 mod incidents;
 mod leader;
 pub(crate) mod notifications;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(session::router())
         .merge(households::router())
+        .merge(imports::router())
         .merge(grid_edits::router())
         .merge(grid_layer::router())
         .merge(worker::router())
