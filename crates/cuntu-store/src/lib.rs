@@ -19,6 +19,7 @@ pub mod incidents;
 pub mod layers;
 pub mod notifications;
 pub mod ogc;
+pub mod ops;
 pub mod proposals;
 pub mod risk;
 pub mod testing;

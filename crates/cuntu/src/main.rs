@@ -1,5 +1,6 @@
 //! `cuntu`: the one binary. It wires the crates together and does nothing else.
 
+mod backup;
 mod bench;
 mod bench_exposure;
 mod bench_import;
@@ -100,6 +101,15 @@ enum DbCommand {
     Migrate,
     /// Print the database URL in use.
     Url,
+    /// Write a backup: a tar of a manifest and a pg_dump of schema and data (README: Backups).
+    Backup { file: PathBuf },
+    /// Restore a backup into an empty database, after checking its manifest.
+    Restore {
+        file: PathBuf,
+        /// Replace everything in a database that is not empty.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -227,6 +237,16 @@ async fn main() -> Result<()> {
                 println!("migrations applied");
             }
             DbCommand::Url => println!("{}", redact(&cli.database_url()?)),
+            DbCommand::Backup { file } => {
+                let url = cli.database_url()?;
+                let store = Store::connect(&url)
+                    .await
+                    .with_context(|| format!("connecting to {}", redact(&url)))?;
+                backup::backup(&store, &url, file).await?;
+            }
+            DbCommand::Restore { file, force } => {
+                backup::restore(&cli.database_url()?, file, *force).await?;
+            }
         },
         Command::User { command } => {
             let store = cli.migrated_store().await?;
