@@ -7,6 +7,13 @@
 // it to the village; the village cadre whistles it to 应急管理办; the department member signs it,
 // arrives on site (the phone's position, set by the test, goes with it) and resolves it; the grid
 // worker verifies it. The timeline on the page shows every step. Adds one incident per run.
+//
+// Overdue on the real clock, with no back door: the township admin shortens the urgent grade's
+// acceptance deadline to one minute (PUT /api/incident-deadlines, the setting a township has),
+// the worker reports an urgent incident, the admin puts the deadline back at once (a report's
+// deadline is fixed when it is made), and the test waits for the minute to pass. The incident is
+// then red in the list and on the map, and the "overdue only" filter lists it. A closure photo
+// sent from a kilometre away shows its flag on the incident page. Adds one more incident per run.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -205,6 +212,113 @@ test('one incident from the grid to the department and back: report, accept, esc
   }
 });
 
+test('an urgent incident left unaccepted past its deadline is red in the list and on the map, and a far closure photo shows its flag', { timeout: TEST_TIMEOUT * 2 }, async () => {
+  // The admin shortens the urgent acceptance deadline to one minute, for one report.
+  const admin = await newPage(browser, { ...PHONE, user: 'admin' });
+  let id;
+  let where;
+  let due;
+  try {
+    const req = admin.context.request;
+    const deadlines = await (await req.get(`${BASE}/api/incident-deadlines`)).json();
+    const before = deadlines.find((d) => d.grade === 'urgent' && d.step === 'accept');
+    assert.ok(before, 'the urgent acceptance deadline is listed');
+    const put = (body) => req.put(`${BASE}/api/incident-deadlines`, { data: body });
+    assert.equal((await put({ grade: 'urgent', step: 'accept', minutes: 1 })).status(), 200);
+    try {
+      const worker = await newPage(browser, { ...PHONE, user: 'worker' });
+      try {
+        const overview = await (await worker.context.request.get(`${BASE}/api/worker/overview`)).json();
+        where = overview.households.features.at(-1).geometry.coordinates;
+        const res = await worker.context.request.post(`${BASE}/api/incidents`, {
+          data: { location: { lon: where[0], lat: where[1] }, category: 'fire_hazard', grade: 'urgent', description: '柴草堆紧靠灶房，有火灾隐患（浏览器测试：超时）' },
+        });
+        assert.equal(res.status(), 201, await res.text());
+        const inc = await res.json();
+        id = inc.id;
+        due = Date.parse(inc.due_at);
+        assert.equal(inc.overdue, false, 'not overdue when reported');
+        assert.ok(due - Date.parse(inc.reported_at) <= 60_000 + 1000, `due a minute after the report: ${inc.reported_at} → ${inc.due_at}`);
+      } finally {
+        await worker.context.close();
+      }
+    } finally {
+      // Back to what it was, whatever happened.
+      const back = await put({ grade: 'urgent', step: 'accept', minutes: before.minutes, working_days: before.working_days });
+      assert.equal(back.status(), 200);
+    }
+  } finally {
+    await admin.context.close();
+  }
+
+  // Wait for the deadline to pass on the server's clock (the API says when it has).
+  const waiter = await newPage(browser, { ...PHONE, user: 'worker' });
+  try {
+    await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
+    for (let i = 0; ; i++) {
+      const now = await (await waiter.context.request.get(`${BASE}/api/incidents/${id}`)).json();
+      if (now.overdue) break;
+      assert.ok(i < 60, `incident ${id} never became overdue (due ${now.due_at})`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    await waiter.context.close();
+  }
+
+  const far = offset(where, 1000);
+  const worker = await openIncidents('worker', { geolocation: far });
+  try {
+    const { page } = worker;
+    // In the list: marked overdue, its dot red.
+    const item = page.locator(`#inc-list [data-id="${id}"]`);
+    await item.waitFor();
+    assert.ok(await item.evaluate((b) => b.classList.contains('is-overdue')), 'the list marks it overdue');
+    assert.match(await item.textContent(), /超时/);
+    const dotColour = await item.locator('.inc-dot').evaluate((d) => getComputedStyle(d).backgroundColor);
+    assert.equal(dotColour, 'rgb(211, 47, 47)', 'its dot is red');
+    // On the map: drawn in red.
+    await page.evaluate((c) => window.__cuntuMap.jumpTo({ center: c, zoom: 16 }), where);
+    await settle(page);
+    const drawn = await page.evaluate((id) => {
+      const f = window.__cuntuMap.queryRenderedFeatures({ layers: ['incidents'] }).find((x) => x.properties.id === id);
+      if (!f) return null;
+      const c = f.layer.paint?.['circle-color'];
+      return { overdue: f.properties.overdue, colour: c && typeof c === 'object' ? [c.r, c.g, c.b].map((v) => Math.round(v * 255)) : c };
+    }, id);
+    assert.ok(drawn, 'the incident is drawn on the map');
+    assert.equal(drawn.overdue, true);
+    assert.deepEqual(drawn.colour, [211, 47, 47], 'drawn in red');
+    // The "overdue only" filter: it is listed, and everything listed is overdue.
+    await page.check('#inc-filter-overdue');
+    await page.waitForFunction(() => window.__cuntuIncidents.state().list?.features.every((f) => f.properties.overdue));
+    const listed = await page.$$eval('#inc-list .inc-item', (bs) => bs.map((b) => ({ id: Number(b.dataset.id), overdue: b.classList.contains('is-overdue') })));
+    assert.ok(listed.some((x) => x.id === id), 'the overdue filter lists it');
+    assert.ok(listed.every((x) => x.overdue), 'the overdue filter lists only overdue incidents');
+    assert.match(await page.textContent('.inc-count'), /超时 [1-9]\d* 件/);
+    await shot(page, 'incidents-overdue-list.png');
+
+    // The incident page says overdue in red; a closure photo from a kilometre away is flagged.
+    await page.click(`#inc-list [data-id="${id}"]`);
+    await page.waitForSelector(`.inc-detail[data-id="${id}"]`);
+    assert.match(await page.textContent('#inc-state'), /超时/);
+    assert.equal(await page.$eval('#inc-state', (e) => getComputedStyle(e).color), 'rgb(198, 40, 40)');
+    await page.selectOption('#inc-photo-stage', 'after');
+    await page.setInputFiles('#inc-photo-add', { name: 'after.png', mimeType: 'image/png', buffer: Buffer.from(PNG, 'base64') });
+    await page.waitForSelector('#inc-photos figure.is-flagged .inc-photo-flag');
+    const fig = await page.$eval('#inc-photos figure.is-flagged', (f) => ({ flag: f.dataset.flag, text: f.textContent }));
+    assert.equal(fig.flag, 'far');
+    assert.match(fig.text, /存疑：拍摄地点距事件 (\d+) 米/);
+    const metres = Number(/距事件 (\d+) 米/.exec(fig.text)[1]);
+    assert.ok(metres > 900 && metres < 1100, `the photo was taken about 1 km away: ${fig.text}`);
+    await page.locator('#inc-photos').scrollIntoViewIfNeeded();
+    await settle(page);
+    await shot(page, 'incidents-overdue-photo-flagged.png');
+    assert.deepEqual(worker.errors, [], 'no errors on the page');
+  } finally {
+    await worker.context.close();
+  }
+});
+
 test('the cadre sees the on-time statistics and gets them as CSV with Chinese column names', { timeout: TEST_TIMEOUT }, async () => {
   const s = await openIncidents('cadre');
   try {
@@ -216,14 +330,27 @@ test('the cadre sees the on-time statistics and gets them as CSV with Chinese co
     const bytes = (await import('node:fs')).readFileSync(file);
     assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], 'the CSV starts with a BOM');
     const text = bytes.toString('utf8').slice(1);
-    assert.match(text.split('\r\n')[0], /^等级,牵头部门,处置数,按时处置数,按时率,村内解决数,小事不出村率,平均用时（小时）$/);
-    const lines = text.trim().split('\r\n');
+    const lines = text.trim().split(/\r?\n/);
+    assert.equal(lines[0], '等级,牵头部门,处置数,按时处置数,按时率（%）,村内解决数,小事不出村率（%）,平均用时（小时）');
     const total = lines.at(-1).split(',');
     assert.equal(total[0], '合计');
     const stats = await (await s.context.request.get(`${BASE}/api/incidents/stats`)).json();
     assert.equal(Number(total[2]), stats.resolved, "the total is the API's count");
     assert.ok(stats.resolved >= 1, 'the verified incident of the other test counts');
     await shot(page, 'incidents-stats.png');
+    // In English, the table and the export have English headings.
+    await page.evaluate(() => localStorage.setItem('cuntu.lang', 'en'));
+    await page.reload({ waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#inc-tabs .inc-tab');
+    await page.click('#inc-tabs [data-view="stats"]');
+    await page.waitForSelector('#inc-stats #inc-csv');
+    const [en] = await Promise.all([page.waitForEvent('download'), page.click('#inc-csv')]);
+    const enText = (await import('node:fs')).readFileSync(await en.path()).toString('utf8').slice(1);
+    assert.match(enText.split(/\r?\n/)[0], /^Grade,Lead department,Resolved,Resolved on time,On-time rate \(%\),/);
+    const [xlsx] = await Promise.all([page.waitForEvent('download'), page.click('#inc-xlsx')]);
+    assert.match(xlsx.suggestedFilename(), /\.xlsx$/);
+    const zip = (await import('node:fs')).readFileSync(await xlsx.path());
+    assert.equal(zip.subarray(0, 2).toString(), 'PK', 'an XLSX workbook');
     assert.deepEqual(s.errors, [], 'no errors on the page');
   } finally {
     await s.context.close();

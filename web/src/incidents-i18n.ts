@@ -68,6 +68,7 @@ const zh = {
   'stats.onTime': '按时处置',
   'stats.inVillage': '小事不出村',
   'stats.csv': '下载 CSV',
+  'stats.xlsx': '下载 Excel',
   'stats.none': '暂无已办结事件',
   'stats.grade': '等级',
   'stats.department': '牵头部门',
@@ -146,6 +147,7 @@ const en: Record<Key, string> = {
   'stats.onTime': 'On time',
   'stats.inVillage': 'Solved in village',
   'stats.csv': 'Download CSV',
+  'stats.xlsx': 'Download Excel',
   'stats.none': 'No resolved incident yet',
   'stats.grade': 'Grade',
   'stats.department': 'Department',
@@ -190,7 +192,7 @@ const ACTIONS: Record<string, [string, string]> = {
   verify: ['核查通过', 'verify'],
   reopen: ['退回重办', 'reopen'],
   close: ['办结', 'close'],
-  escalate_whistle: ['哨声升级', 'whistle escalated'],
+  whistle_escalated: ['哨声升级', 'whistle escalated'],
 };
 
 export function stateLabel(code: string | null | undefined): string {

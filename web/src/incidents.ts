@@ -3,7 +3,7 @@
 // with filters (state, overdue, a department's inbox), the report form for grid workers and
 // village cadres (tap the map or use the phone's location; optional photo), one incident with its
 // details, timeline and photos and one button per action the API allows this caller, and the
-// on-time statistics with a CSV made here (Chinese column names, BOM).
+// on-time statistics with CSV/XLSX exports from the server (headings in the page's language).
 import {
   AttributionControl,
   Map as MapLibreMap,
@@ -61,8 +61,12 @@ interface Incident {
 }
 interface TimelineRow {
   action: string;
+  /** labels in the request's language, beside the codes */
+  action_label?: string;
   from_state: string | null;
   to_state: string;
+  to_state_label?: string | null;
+  note_label?: string | null;
   by: string | null;
   at: string;
   lon: number | null;
@@ -77,6 +81,9 @@ interface PhotoRow {
   far_m: number | null;
   flagged: boolean;
   flag_reason: string | null;
+  stage_label?: string;
+  /** why it is flagged, in the request's language */
+  flag_label?: string | null;
 }
 interface IncidentDetail extends Incident {
   timeline: TimelineRow[];
@@ -94,7 +101,9 @@ interface Department {
 }
 interface StatsRow {
   grade: string;
+  grade_label?: string;
   department: string | null;
+  department_label?: string;
   resolved: number;
   on_time: number;
   in_village: number;
@@ -106,6 +115,7 @@ interface Stats {
   on_time_percent: number | null;
   in_village: number;
   in_village_percent: number | null;
+  headings?: Record<string, string>;
   rows: StatsRow[];
 }
 type List = FeatureCollection<Point, Incident> & { overdue: number };
@@ -534,9 +544,9 @@ function detailView(d: IncidentDetail): HTMLElement {
       el(
         'li',
         { class: r.late ? 'is-late' : '', 'data-action': r.action, 'data-to': r.to_state },
-        el('div', { class: 'tl-head' }, el('b', { class: 'tl-action', text: actionLabel(r.action) }), ' → ', el('span', { text: stateLabel(r.to_state) }), r.late ? el('span', { class: 'inc-badge-overdue', text: it('late') }) : null),
+        el('div', { class: 'tl-head' }, el('b', { class: 'tl-action', text: r.action_label ?? actionLabel(r.action) }), ' → ', el('span', { text: r.to_state_label ?? stateLabel(r.to_state) }), r.late ? el('span', { class: 'inc-badge-overdue', text: it('late') }) : null),
         el('div', { class: 'tl-meta muted' }, `${r.by ?? it('tl.auto')} · ${fmtTime(r.at)}`, where ? ` · ${where}` : ''),
-        r.note ? el('div', { class: 'tl-note', text: r.note }) : null,
+        r.note ? el('div', { class: 'tl-note', text: r.note_label ?? r.note }) : null,
       ),
     );
   }
@@ -545,18 +555,19 @@ function detailView(d: IncidentDetail): HTMLElement {
   box.append(el('h4', { text: it('photos') }));
   const photos = el('div', { class: 'inc-photos', id: 'inc-photos' });
   for (const p of d.photos) {
-    const img = el('img', { src: `/api/incidents/${d.id}/photos/${p.id}`, alt: it(p.stage === 'after' ? 'photo.after' : 'photo.before'), loading: 'lazy' });
+    const stageText = p.stage_label ?? it(p.stage === 'after' ? 'photo.after' : 'photo.before');
+    const img = el('img', { src: `/api/incidents/${d.id}/photos/${p.id}`, alt: stageText, loading: 'lazy' });
     photos.append(
       el(
         'figure',
-        { class: p.flagged ? 'is-flagged' : '' },
+        { class: p.flagged ? 'is-flagged' : '', 'data-flag': p.flag_reason ?? '' },
         img,
         el(
           'figcaption',
           {},
-          `${it(p.stage === 'after' ? 'photo.after' : 'photo.before')} · ${fmtTime(p.taken_at)}`,
-          p.far_m !== null ? ` · ${itf('photo.far', { m: Math.round(p.far_m) })}` : '',
-          p.flagged ? el('span', { class: 'inc-badge-overdue', title: p.flag_reason ?? '', text: `${it('photo.flagged')}${p.flag_reason ? `：${p.flag_reason}` : ''}` }) : null,
+          `${stageText} · ${fmtTime(p.taken_at)}`,
+          p.far_m !== null && !(p.flag_label && p.flag_reason?.includes('far')) ? ` · ${itf('photo.far', { m: Math.round(p.far_m) })}` : '',
+          p.flagged ? el('span', { class: 'inc-badge-overdue inc-photo-flag', title: p.flag_reason ?? '', text: `⚠ ${it('photo.flagged')}${p.flag_label ? `${lang() === 'en' ? ': ' : '：'}${p.flag_label}` : ''}` }) : null,
         ),
       ),
     );
@@ -699,7 +710,22 @@ function statsView(): HTMLElement {
   else {
     const table = el('table', { class: 'inc-table' });
     table.append(
-      el('thead', {}, el('tr', {}, ...[it('stats.grade'), it('stats.department'), it('stats.resolved'), it('stats.onTime'), it('stats.inVillage'), it('stats.mean')].map((h) => el('th', { text: h })))),
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          ...[
+            s.headings?.grade ?? it('stats.grade'),
+            s.headings?.department ?? it('stats.department'),
+            s.headings?.resolved ?? it('stats.resolved'),
+            s.headings?.on_time ?? it('stats.onTime'),
+            s.headings?.in_village ?? it('stats.inVillage'),
+            s.headings?.mean_hours ?? it('stats.mean'),
+          ].map((h) => el('th', { text: h })),
+        ),
+      ),
     );
     const tb = el('tbody');
     for (const r of s.rows)
@@ -707,8 +733,8 @@ function statsView(): HTMLElement {
         el(
           'tr',
           {},
-          el('td', { text: gradeName(r.grade) }),
-          el('td', { text: r.department ?? it('stats.noDept') }),
+          el('td', { text: r.grade_label ?? gradeName(r.grade) }),
+          el('td', { text: r.department_label ?? r.department ?? it('stats.noDept') }),
           el('td', { text: String(r.resolved) }),
           el('td', { text: String(r.on_time) }),
           el('td', { text: String(r.in_village) }),
@@ -718,38 +744,31 @@ function statsView(): HTMLElement {
     table.append(tb);
     box.append(el('div', { class: 'inc-table-wrap' }, table));
   }
+  // The exports come from the server, with headings in the page's language.
   const dl = el('button', { type: 'button', class: 'small', id: 'inc-csv', text: it('stats.csv') });
-  dl.addEventListener('click', () => downloadCsv(s));
-  box.append(dl);
+  dl.addEventListener('click', () => void download('csv'));
+  const xl = el('button', { type: 'button', class: 'small', id: 'inc-xlsx', text: it('stats.xlsx') });
+  xl.addEventListener('click', () => void download('xlsx'));
+  box.append(el('div', { class: 'inc-row' }, dl, xl));
   return box;
 }
 
-/** The statistics as CSV with Chinese column names and a BOM, so Excel opens it as UTF-8. */
-export function statsCsv(s: Stats): string {
-  const q = (v: unknown) => {
-    const t = v === null || v === undefined ? '' : String(v);
-    return /[",\n\r]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
-  };
-  const gradeZh: Record<string, string> = { normal: '普通', major: '重大', urgent: '紧急' };
-  const share = (n: number, of: number) => (of ? `${Math.round((1000 * n) / of) / 10}%` : '');
-  const lines = [['等级', '牵头部门', '处置数', '按时处置数', '按时率', '村内解决数', '小事不出村率', '平均用时（小时）'].join(',')];
-  for (const r of s.rows)
-    lines.push(
-      [gradeZh[r.grade] ?? r.grade, r.department ?? '未吹哨', r.resolved, r.on_time, share(r.on_time, r.resolved), r.in_village, share(r.in_village, r.resolved), r.mean_hours === null ? '' : r.mean_hours.toFixed(1)]
-        .map(q)
-        .join(','),
-    );
-  lines.push(['合计', '', s.resolved, s.on_time, share(s.on_time, s.resolved), s.in_village, share(s.in_village, s.resolved), ''].map(q).join(','));
-  return '\uFEFF' + lines.join('\r\n') + '\r\n';
-}
-
-function downloadCsv(s: Stats): void {
-  const blob = new Blob([statsCsv(s)], { type: 'text/csv;charset=utf-8' });
-  const a = el('a', { href: URL.createObjectURL(blob), download: `事件按时办结统计-${new Date().toISOString().slice(0, 10)}.csv` });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  window.setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+/** Fetches the statistics export (the page's language goes as Accept-Language) and saves it. */
+async function download(kind: 'csv' | 'xlsx'): Promise<void> {
+  try {
+    const res = await apiFetch(`/api/incidents/stats.${kind}`, { cache: 'no-store' });
+    if (!res.ok) throw new ApiError(res.status, undefined, `${res.status} ${res.statusText}`, false);
+    const cd = res.headers.get('content-disposition') ?? '';
+    const m = /filename\*=UTF-8''([^;]+)/.exec(cd);
+    const name = m ? decodeURIComponent(m[1]) : `incident-statistics.${kind}`;
+    const a = el('a', { href: URL.createObjectURL(await res.blob()), download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    window.setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  } catch (e) {
+    toast(errText(e), true);
+  }
 }
 
 // ---- start ---------------------------------------------------------------------
