@@ -47,8 +47,10 @@ const isWorker = /^\/worker\/?$/.test(location.pathname);
 const isLeader = /^\/leader\/?$/.test(location.pathname);
 // /incidents: incidents in the caller's scope (issue 8); the page sends a visitor to the login.
 const isIncidents = /^\/incidents\/?$/.test(location.pathname);
+// /import: file imports for township admins and village cadres (issue 9); a visitor goes to the login.
+const isImport = /^\/import\/?$/.test(location.pathname);
 document.body.classList.add(
-  isLogin ? 'page-login' : isDraw ? 'page-draw' : isWorker ? 'page-worker' : isLeader ? 'page-leader' : isIncidents ? 'page-incidents' : 'page-map',
+  isLogin ? 'page-login' : isDraw ? 'page-draw' : isWorker ? 'page-worker' : isLeader ? 'page-leader' : isIncidents ? 'page-incidents' : isImport ? 'page-import' : 'page-map',
 );
 initLangSwitch();
 
@@ -78,6 +80,11 @@ if (isLogin) {
   void initAccount();
   import('./incidents')
     .then((m) => m.startIncidents())
+    .catch(fatal);
+} else if (isImport) {
+  void initAccount();
+  import('./import')
+    .then((m) => m.startImport())
     .catch(fatal);
 } else {
   $('stage').hidden = false;

@@ -521,7 +521,9 @@ export async function startMap(): Promise<void> {
     for (const id of SOURCE_IDS) sources[id] = new URL(`tiles/${id}`, location.href).href;
   }
 
-  const bbox = summary?.bbox;
+  // `?bbox=w,s,e,n` (the import page's "show on map") opens the map there instead.
+  const asked = new URLSearchParams(location.search).get('bbox')?.split(',').map(Number);
+  const bbox = asked?.length === 4 && asked.every((v) => Number.isFinite(v)) ? asked : summary?.bbox;
   const validBbox =
     Array.isArray(bbox) && bbox.length === 4 && bbox.every((v) => Number.isFinite(v)) && bbox[0] <= bbox[2] && bbox[1] <= bbox[3];
   const wide = !window.matchMedia('(max-width: 720px)').matches;
