@@ -500,18 +500,26 @@ async fn exports_round_trip_through_gdal_with_phones_masked_for_a_cadre() {
         }
         let back = cuntu(&db2.url, &args);
         assert!(back.status.success(), "{file}: {}", text(&back));
-        let stored: Vec<(String, String, f64, f64)> = sqlx::query_as(
-            "SELECT head_name, house_number, ST_X(geom), ST_Y(geom) FROM households ORDER BY house_number",
+        type Back = (String, String, Option<i16>, Vec<String>, String, f64, f64);
+        let stored: Vec<Back> = sqlx::query_as(
+            "SELECT head_name, house_number, members, tags, phone, ST_X(geom), ST_Y(geom) \
+             FROM households ORDER BY house_number",
         )
         .fetch_all(db2.store.pool())
         .await
         .unwrap();
         assert_eq!(stored.len(), 2, "{file}");
-        for ((name, number, x, y), ((x0, y0), (name0, number0))) in stored
-            .iter()
-            .zip(POINTS.iter().zip([("赵一", "1号"), ("赵二", "2号")]))
+        for ((name, number, members, tags, phone, x, y), ((x0, y0), (name0, number0, m0, p0))) in
+            stored.iter().zip(POINTS.iter().zip([
+                ("赵一", "1号", 2, "138****0000"),
+                ("赵二", "2号", 3, "138****0001"),
+            ]))
         {
+            // Every attribute comes back as exported (the phone as the cadre's export masked it).
             assert_eq!((name.as_str(), number.as_str()), (name0, number0), "{file}");
+            assert_eq!(*members, Some(m0), "{file}");
+            assert_eq!(tags, &vec!["low_income".to_string()], "{file}");
+            assert_eq!(phone, p0, "{file}");
             assert!(
                 (x - x0).abs() < 1e-7 && (y - y0).abs() < 1e-7,
                 "{file}: {x},{y}"
@@ -610,4 +618,136 @@ async fn facilities_from_a_bd09_geojson_take_their_kind_from_chinese_words() {
     assert_eq!(rows[0].1, 150);
     // BD-09's inverse is approximate (about 1e-6 degrees, a decimetre).
     assert!((rows[0].2 - wgs.x).abs() < 2e-5 && (rows[0].3 - wgs.y).abs() < 2e-5);
+}
+
+/// Households of the demo township (冶河村, in the Liechtenstein extract the demo is drawn on),
+/// as `cuntu demo load` places them.
+const DEMO_POINTS: [(f64, f64); 3] = [
+    (9.485927, 47.055736),
+    (9.491767, 47.058530),
+    (9.491767, 47.061266),
+];
+
+#[tokio::test]
+async fn a_gauss_kruger_geopackage_of_the_demo_area_comes_back_within_a_centimetre() {
+    // CGCS2000's Gauss-Kruger zones in EPSG (4491-4554) cover China only; the demo lies at
+    // 9.5° E, so the file is written in the same projection for the 3° zone of CM 9° E:
+    // transverse Mercator on CGCS2000's ellipsoid (GRS80), k = 1, false easting 500 km.
+    // ogr2ogr (GDAL, independent of our code) writes it with that CRS in the GeoPackage.
+    const GK_CM9: &str = "+proj=tmerc +lat_0=0 +lon_0=9 +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +towgs84=0,0,0 +units=m +no_defs";
+    let db = TestDatabase::new().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = roster_csv(dir.path(), "demo.csv", &DEMO_POINTS, &["甲", "乙", "丙"]);
+    let gpkg = dir.path().join("gk-cm9.gpkg");
+    ogr2ogr(&[
+        "-f",
+        "GPKG",
+        "-oo",
+        "X_POSSIBLE_NAMES=经度",
+        "-oo",
+        "Y_POSSIBLE_NAMES=纬度",
+        "-s_srs",
+        "EPSG:4490",
+        "-t_srs",
+        GK_CM9,
+        gpkg.to_str().unwrap(),
+        &csv,
+    ]);
+    // The file really holds metres east of the zone's false easting (about 537 km here).
+    let info = text(
+        &Command::new("ogrinfo")
+            .args(["-al", "-geom=YES", gpkg.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    assert!(info.contains("POINT (53"), "{info}");
+    assert!(
+        info.contains("Transverse_Mercator") || info.contains("Transverse Mercator"),
+        "{info}"
+    );
+
+    let run = cuntu(
+        &db.url,
+        &[
+            "import",
+            gpkg.to_str().unwrap(),
+            "--layer",
+            "households",
+            "--key",
+            "编号",
+        ],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("(file) → EPSG:4326"), "{}", text(&run));
+    // Compared in metres on the ground: PostGIS's geography distance to the source point.
+    for ((x0, y0), key) in DEMO_POINTS.iter().zip(["H0", "H1", "H2"]) {
+        let metres: f64 = sqlx::query_scalar(
+            "SELECT ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint($1, $2), 4326)::geography) \
+             FROM households WHERE import_key = $3",
+        )
+        .bind(x0)
+        .bind(y0)
+        .bind(key)
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+        assert!(metres < 0.01, "{key}: {metres} m from the source");
+    }
+}
+
+#[tokio::test]
+async fn a_shapefile_without_prj_is_refused_with_the_way_out_and_nothing_changes() {
+    let db = TestDatabase::new().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = roster_csv(dir.path(), "r.csv", &POINTS, &["甲", "乙", "丙"]);
+    let ok = cuntu(
+        &db.url,
+        &["import", &csv, "--layer", "households", "--crs", "4326"],
+    );
+    assert!(ok.status.success(), "{}", text(&ok));
+    let shp = dir.path().join("noprj.shp");
+    ogr2ogr(&[
+        "-f",
+        "ESRI Shapefile",
+        "-lco",
+        "ENCODING=UTF-8",
+        "-oo",
+        "X_POSSIBLE_NAMES=经度",
+        "-oo",
+        "Y_POSSIBLE_NAMES=纬度",
+        "-a_srs",
+        "EPSG:4490",
+        shp.to_str().unwrap(),
+        &csv,
+    ]);
+    let prj = dir.path().join("noprj.prj");
+    assert!(prj.exists());
+    std::fs::remove_file(&prj).unwrap();
+    let run = cuntu(
+        &db.url,
+        &["import", shp.to_str().unwrap(), "--layer", "households"],
+    );
+    assert!(!run.status.success());
+    let report = text(&run);
+    assert!(report.contains("没有坐标系（缺少 .prj 等）"), "{report}");
+    assert!(report.contains("--crs EPSG:4490"), "{report}");
+    assert_eq!(
+        count(&db, "households").await,
+        3,
+        "nothing of the file is stored"
+    );
+    // Given the CRS it names, the same file imports.
+    let run = cuntu(
+        &db.url,
+        &[
+            "import",
+            shp.to_str().unwrap(),
+            "--layer",
+            "households",
+            "--crs",
+            "EPSG:4490",
+        ],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    assert_eq!(count(&db, "households").await, 6);
 }
