@@ -80,8 +80,8 @@ export interface ShelterRoute {
 
 export type ChoroLevel = 'village' | 'grid';
 export type ChoroMetric = 'households' | 'key_population' | 'coverage' | 'incidents';
-/** What the server maps now; incidents come with the incident workflow (the server answers 400 until then). */
-export const CHORO_METRICS: ChoroMetric[] = ['households', 'key_population', 'coverage'];
+/** What the server maps; `incidents` is the open incidents per area (label "3（逾期 1）" with the overdue ones). */
+export const CHORO_METRICS: ChoroMetric[] = ['households', 'key_population', 'coverage', 'incidents'];
 
 export interface ChoroProps {
   id: number;
@@ -90,6 +90,9 @@ export interface ChoroProps {
   village?: string | null;
   value: number | null;
   label?: string | null;
+  /** metric=incidents: open incidents and the overdue among them */
+  open_incidents?: number | null;
+  overdue_incidents?: number | null;
 }
 
 export interface Choropleth extends FeatureCollection<Polygon | MultiPolygon, ChoroProps> {

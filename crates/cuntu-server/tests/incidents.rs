@@ -1135,6 +1135,27 @@ async fn the_leaders_incident_map_counts_open_and_overdue_incidents_per_area() {
         (json!(1), json!(0)),
         "{p}"
     );
+    // Areas without incidents are a class of their own: a break at 1.
+    let grids = get_json(
+        &format!(
+            "{}/api/leader/choropleth?level=grid&metric=incidents",
+            f.base
+        ),
+        &f.admin,
+        "en",
+    )
+    .await;
+    let values: Vec<Value> = grids["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["properties"]["value"].clone())
+        .collect();
+    assert!(
+        values.contains(&json!(0.0)) && values.contains(&json!(1.0)),
+        "{values:?}"
+    );
+    assert_eq!(grids["breaks"], json!([1.0]));
     // Grid workers and cadres have no leader map.
     let (status, _, _) = get_raw(
         &format!("{}/api/leader/choropleth?metric=incidents", f.base),

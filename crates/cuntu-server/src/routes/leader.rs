@@ -935,10 +935,27 @@ async fn choropleth(
         "unit_zh": unit_zh,
         "unit_en": unit_en,
         "unit": lang.pick(unit_zh.into(), unit_en.into()),
-        "breaks": quantile_breaks(&values, 5),
+        "breaks": if metric == "incidents" { incident_breaks(&values) } else { quantile_breaks(&values, 5) },
         "method": "quantile",
         "features": features,
     })))
+}
+
+/// Class breaks of incident counts: most areas have none, which would swallow every quantile,
+/// so "none" is a class of its own (a break at 1) and the areas with incidents are split by
+/// their own quantiles.
+fn incident_breaks(values: &[f64]) -> Vec<f64> {
+    let positive: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
+    if positive.is_empty() {
+        return Vec::new();
+    }
+    let mut breaks = vec![1.0];
+    for b in quantile_breaks(&positive, 4) {
+        if breaks.last().is_some_and(|last| b > *last) {
+            breaks.push(b);
+        }
+    }
+    breaks
 }
 
 async fn dashboard(
