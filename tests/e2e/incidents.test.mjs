@@ -6,7 +6,8 @@
 // worker reports it inside their grid (冶河村 网格01) by tapping the map, accepts it and escalates
 // it to the village; the village cadre whistles it to 应急管理办; the department member signs it,
 // arrives on site (the phone's position, set by the test, goes with it) and resolves it; the grid
-// worker verifies it. The timeline on the page shows every step. Adds one incident per run.
+// worker verifies it. The timeline on the page shows every step; the cadre opens the incident from
+// the notification the escalation left. Adds one incident per run.
 //
 // Overdue on the real clock, with no back door: the township admin shortens the urgent grade's
 // acceptance deadline to one minute (PUT /api/incident-deadlines, the setting a township has),
@@ -138,7 +139,16 @@ test('one incident from the grid to the department and back: report, accept, esc
   const cadre = await openIncidents('cadre');
   try {
     const { page } = cadre;
-    await openFromList(page, id);
+    // The escalation reached the cadre's notifications (a count on the tab); a tap opens it.
+    await page.waitForSelector('#inc-unread');
+    await page.click('#inc-tabs [data-view="notices"]');
+    const notice = page.locator(`#inc-notice-list [data-incident="${id}"][data-kind="inbox"]`).first();
+    await notice.waitFor();
+    assert.match(await notice.textContent(), /待办/);
+    assert.match(await notice.textContent(), new RegExp(`事件 ${id}`));
+    await shot(page, 'incidents-cadre-notices.png');
+    await notice.click();
+    await page.waitForSelector(`.inc-detail[data-id="${id}"]`);
     assert.ok((await actionsOffered(page)).includes('whistle'), 'the cadre may whistle');
     await page.locator('#inc-deps label', { hasText: '应急管理办' }).locator('input').check();
     await page.fill('#inc-note', '请应急管理办到场处置');

@@ -118,6 +118,19 @@ interface Stats {
   headings?: Record<string, string>;
   rows: StatsRow[];
 }
+/** The caller's notifications (GET /api/notifications): messages in the request's language. */
+interface Notice {
+  id: number;
+  incident: number | null;
+  kind: string;
+  message: string;
+  created_at: string;
+  read: boolean;
+}
+interface Notices {
+  unread: number;
+  notifications: Notice[];
+}
 type List = FeatureCollection<Point, Incident> & { overdue: number };
 
 async function call<T>(url: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
@@ -139,7 +152,7 @@ async function call<T>(url: string, init: { method?: string; body?: unknown } = 
 
 // ---- state -----------------------------------------------------------------------
 
-type View = 'list' | 'report' | 'detail' | 'stats';
+type View = 'list' | 'report' | 'detail' | 'stats' | 'notices';
 interface PageState {
   me: User | null;
   view: View;
@@ -150,6 +163,7 @@ interface PageState {
   departments: Department[];
   pick: [number, number] | null;
   stats: Stats | null;
+  notices: Notices | null;
   busy: boolean;
 }
 
@@ -163,6 +177,7 @@ const state: PageState = {
   departments: [],
   pick: null,
   stats: null,
+  notices: null,
   busy: false,
 };
 let map: MapLibreMap | null = null;
@@ -230,6 +245,7 @@ async function loadList(): Promise<void> {
   if (state.filter.overdue) q.set('overdue', '1');
   if (state.filter.inbox) q.set('inbox', '1');
   state.list = await call<List>(`/api/incidents${q.size ? `?${q}` : ''}`);
+  void loadNotices();
   renderMap();
   if (state.view === 'list') renderBody();
 }
@@ -309,11 +325,13 @@ function render(): void {
 function renderTabs(): void {
   const tabs = $('inc-tabs');
   tabs.replaceChildren();
-  const tab = (v: View, label: string) => {
+  const tab = (v: View, label: string, badge = 0) => {
     const b = el('button', { type: 'button', class: `inc-tab${state.view === v || (v === 'list' && state.view === 'detail') ? ' active' : ''}`, 'data-view': v, text: label });
+    if (badge) b.append(el('span', { class: 'inc-tab-badge', id: 'inc-unread', text: String(badge) }));
     b.addEventListener('click', () => {
       state.view = v;
       if (v === 'stats') void loadStats();
+      if (v === 'notices') void loadNotices();
       render();
       renderMap();
     });
@@ -322,6 +340,7 @@ function renderTabs(): void {
   tab('list', it('tab.list'));
   if (canReport()) tab('report', it('tab.report'));
   if (canStats()) tab('stats', it('tab.stats'));
+  tab('notices', it('tab.notices'), state.notices?.unread ?? 0);
 }
 
 function renderBody(): void {
@@ -331,6 +350,61 @@ function renderBody(): void {
   else if (state.view === 'report') body.append(reportView());
   else if (state.view === 'detail' && state.detail) body.append(detailView(state.detail));
   else if (state.view === 'stats') body.append(statsView());
+  else if (state.view === 'notices') body.append(noticesView());
+}
+
+// ---- notifications -------------------------------------------------------------
+
+async function loadNotices(): Promise<void> {
+  try {
+    state.notices = await call<Notices>('/api/notifications');
+  } catch {
+    return;
+  }
+  renderTabs();
+  if (state.view === 'notices') renderBody();
+}
+
+function noticesView(): HTMLElement {
+  const box = el('div', { class: 'inc-notices', id: 'inc-notices' });
+  const n = state.notices;
+  if (!n) return box;
+  if (n.unread) {
+    const all = el('button', { type: 'button', class: 'small', id: 'inc-read-all', text: it('notices.readAll') });
+    all.addEventListener('click', () => {
+      void call('/api/notifications/read', { method: 'POST' })
+        .then(loadNotices)
+        .catch((e) => toast(errText(e), true));
+    });
+    box.append(all);
+  }
+  if (!n.notifications.length) {
+    box.append(el('p', { class: 'muted', text: it('notices.none') }));
+    return box;
+  }
+  const ul = el('ul', { class: 'inc-list', id: 'inc-notice-list' });
+  for (const x of n.notifications) {
+    const kind = ['inbox', 'overdue', 'escalated', 'resolved'].includes(x.kind) ? it(`notice.${x.kind}` as 'notice.inbox') : x.kind;
+    const b = el(
+      'button',
+      { type: 'button', class: `inc-item inc-notice${x.read ? '' : ' is-unread'}${x.kind === 'overdue' || x.kind === 'escalated' ? ' is-overdue' : ''}`, 'data-id': String(x.id), 'data-incident': x.incident === null ? undefined : String(x.incident), 'data-kind': x.kind },
+      el('span', { class: 'inc-item-main' }, el('span', { class: 'inc-item-title', text: `${kind} · ${fmtTime(x.created_at)}` }), el('span', { class: 'inc-item-desc', text: x.message })),
+    );
+    b.addEventListener('click', () => {
+      void (async () => {
+        try {
+          if (!x.read) await call(`/api/notifications/${x.id}/read`, { method: 'POST' });
+          if (x.incident !== null) await openDetail(x.incident);
+          await loadNotices();
+        } catch (e) {
+          toast(errText(e), true);
+        }
+      })();
+    });
+    ul.append(el('li', {}, b));
+  }
+  box.append(ul);
+  return box;
 }
 
 function dot(i: Pick<Incident, 'state' | 'overdue'>): HTMLElement {
@@ -805,6 +879,8 @@ export async function startIncidents(): Promise<void> {
   setPanelOpen(true);
   $('panel-toggle').addEventListener('click', () => setPanelOpen(!document.body.classList.contains('panel-open')));
   window.__cuntuIncidents = { state: () => state, pick: setPick };
+  // New notifications every minute (only the tab's count and the notices view are redrawn).
+  window.setInterval(() => void loadNotices(), 60_000);
 
   const isWorker = roles().has('grid_worker');
   const [tileLayers, summary, categories, departments, overview] = await Promise.all([
@@ -888,6 +964,7 @@ export async function startIncidents(): Promise<void> {
     $('inc-title').textContent = it('title');
     if (toggleLabel) toggleLabel.textContent = it('open');
     void loadList().catch(() => {});
+    void loadNotices();
     if (state.view === 'detail' && state.detail) void openDetail(state.detail.id).catch(() => {});
     render();
   });

@@ -44,6 +44,16 @@ pub enum ApiError {
     },
     /// Signed in, but the thing asked for is outside the caller's scope.
     Forbidden,
+    /// An unsafe request with the session cookie that the browser says came from another site.
+    CrossSite,
+    /// Over a rate limit; `Retry-After` says when to come back (HTTP 429).
+    TooManyRequests {
+        seconds: u64,
+    },
+    /// Not answered within the time limit; nothing of it was kept (HTTP 503).
+    TimedOut {
+        seconds: u64,
+    },
     /// Someone else saved first: the caller's version is stale.
     Conflict {
         expected: i32,
@@ -150,6 +160,24 @@ impl ApiError {
                 "forbidden",
                 "无权访问：所请求的内容不在您的管辖范围内。".to_string(),
                 "Forbidden: what you asked for is outside your area of responsibility.".to_string(),
+            ),
+            ApiError::CrossSite => (
+                StatusCode::FORBIDDEN,
+                "cross_site",
+                "已拒绝：该请求来自其他网站（跨站请求），为保护您的登录会话未予执行。请直接在村图页面中操作。".to_string(),
+                "Refused: this request came from another site (cross-site) and was not carried out, to protect your session. Use the cuntu pages themselves.".to_string(),
+            ),
+            ApiError::TooManyRequests { seconds } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("请求过于频繁，请 {seconds} 秒后再试。"),
+                format!("Too many requests: try again in {seconds} s."),
+            ),
+            ApiError::TimedOut { seconds } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timed_out",
+                format!("请求在 {seconds} 秒内未能完成，已取消，未保存任何内容。请稍后重试或缩小范围。"),
+                format!("The request did not finish within {seconds} s and was cancelled; nothing of it was saved. Try again later or ask for less."),
             ),
             ApiError::Conflict { expected, current } => (
                 StatusCode::CONFLICT,

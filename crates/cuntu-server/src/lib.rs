@@ -5,6 +5,8 @@
 //! `ApiError`, turned into HTTP once, with messages in the request's language.
 
 pub mod auth;
+pub mod metrics;
+pub mod security;
 mod error;
 mod i18n;
 pub mod index;

@@ -196,13 +196,19 @@ async fn create_database(url: &str) -> Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
+    // One line per request (its id, method, path, status, time); CUNTU_LOG_FORMAT=json for
+    // one JSON object per line.
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
         )
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if std::env::var("CUNTU_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let cli = Cli::parse();
     match &cli.command {
         Command::Serve { addr, web_dir } => {

@@ -20,6 +20,8 @@ use axum::http::{header, HeaderValue, Uri};
 use axum::routing::get;
 use axum::{middleware, Router};
 use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -32,6 +34,7 @@ use crate::error::{localize, ApiError};
 use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
+    crate::metrics::init();
     let index_html = state.web_dir.join("index.html");
     // Pages of the single-page front end (/, /worker, later /leader) all get index.html.
     // `fallback` (not `not_found_service`) so that /login and the other pages answer 200.
@@ -57,19 +60,30 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(crate::metrics::scrape))
         .merge(tiles::router())
         .merge(open311::router())
         .merge(json_api)
         .merge(grid_layer::pages())
         .with_state(state)
         .fallback_service(web)
-        .layer(middleware::from_fn(localize))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
+        // security.rs and metrics.rs say what these do and in which order.
+        .layer(middleware::from_fn_with_state(
+            crate::security::Guard::from_env(),
+            crate::security::guard,
         ))
+        .layer(middleware::from_fn(crate::metrics::track))
+        .layer(middleware::from_fn(localize))
+        .layer(middleware::from_fn(crate::security::add_headers))
+        .layer(RequestBodyLimitLayer::new(crate::security::MAX_BODY_BYTES))
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(crate::metrics::span)
+                .on_response(crate::metrics::on_response),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
 async fn api_not_found(uri: Uri) -> ApiError {

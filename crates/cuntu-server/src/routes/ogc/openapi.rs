@@ -92,6 +92,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("GET", "/tiles/{layer}", "Tiles", "TileJSON 3.0.0 of a layer", &[], None, JSON),
     op("GET", "/tiles/{layer}/{z}/{x}/{y}", "Tiles", "A Mapbox Vector Tile (204 when empty); households within your scope only", &[], None, MVT),
     op("GET", "/healthz", "Service", "Database and index health (503 when the database is away)", &[], None, JSON),
+    op("GET", "/metrics", "Service", "Prometheus metrics: requests and latency per route, pool, tile cache, missed incident deadlines (loopback or township admins)", &[], None, "text/plain"),
     // Map
     op("GET", "/api/locate", "Map", "The area chain holding a point", &["lon", "lat"], None, JSON),
     op("GET", "/api/areas/{id}", "Map", "One area with its chain and household count", &[], None, JSON),
