@@ -156,6 +156,7 @@ const zh = {
 
   'auth.login': '登录',
   'auth.logout': '退出',
+  'nav.incidents': '事件（吹哨报到）',
   'auth.loginTitle': '登录村图',
   'auth.username': '用户名',
   'auth.password': '密码',
@@ -746,6 +747,7 @@ const en: Record<Key, string> = {
 
   'auth.login': 'Log in',
   'auth.logout': 'Log out',
+  'nav.incidents': 'Incidents',
   'auth.loginTitle': 'Log in to Cuntu',
   'auth.username': 'Username',
   'auth.password': 'Password',
