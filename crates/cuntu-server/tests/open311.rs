@@ -144,6 +144,26 @@ async fn a_spec_client_lists_posts_and_reads_back() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Human labels follow Accept-Language (Chinese by default); the codes stay.
+    for (lang, service, state) in [
+        ("zh-CN", "垃圾堆放", "已上报"),
+        ("en", "rubbish", "reported"),
+    ] {
+        let r = client()
+            .get(format!("{v2}/requests/{id}.json"))
+            .header("accept-language", lang)
+            .send()
+            .await
+            .unwrap();
+        let one: Value = r.json().await.unwrap();
+        assert_eq!(one[0]["service_code"], serde_json::json!("rubbish"));
+        assert_eq!(one[0]["service_name"], serde_json::json!(service), "{one}");
+        assert_eq!(
+            one[0]["extended_attributes"]["state_label"],
+            serde_json::json!(state),
+            "{one}"
+        );
+    }
     // Closed and open filter as the spec says.
     let r = client()
         .get(format!("{v2}/requests.json?status=closed"))

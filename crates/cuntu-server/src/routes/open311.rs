@@ -418,7 +418,16 @@ fn form_urlencoded(raw: &[u8]) -> HashMap<String, String> {
 }
 
 /// An incident as an Open311 service request.
-fn request_json(i: &IncidentRow, now: DateTime<Utc>, departments: &HashMap<i64, String>) -> Value {
+fn request_json(
+    i: &IncidentRow,
+    now: DateTime<Utc>,
+    departments: &HashMap<i64, String>,
+    lang: Lang,
+) -> Value {
+    let state_label = cuntu_core::incident::State::from_code(&i.state)
+        .map(|s| lang.pick(s.label_zh().into(), s.label_en().into()));
+    let grade_label = cuntu_core::incident::Grade::from_code(&i.grade)
+        .map(|g| lang.pick(g.label_zh().into(), g.label_en().into()));
     let address = [i.village_name.clone(), i.grid_name.clone()]
         .into_iter()
         .flatten()
@@ -427,7 +436,9 @@ fn request_json(i: &IncidentRow, now: DateTime<Utc>, departments: &HashMap<i64, 
     let closed = i.state == "closed";
     let mut extended = Map::new();
     extended.insert("state".into(), json!(i.state));
+    extended.insert("state_label".into(), json!(state_label));
     extended.insert("grade".into(), json!(i.grade));
+    extended.insert("grade_label".into(), json!(grade_label));
     extended.insert("escalation_level".into(), json!(i.escalation_level));
     extended.insert(
         "departments".into(),
@@ -450,8 +461,8 @@ fn request_json(i: &IncidentRow, now: DateTime<Utc>, departments: &HashMap<i64, 
     json!({
         "service_request_id": i.id.to_string(),
         "status": if closed { "closed" } else { "open" },
-        "status_notes": format!("{} / {}", state_zh(&i.state), i.state),
-        "service_name": i.category_zh,
+        "status_notes": format!("{} / {}", state_label.unwrap_or_default(), i.state),
+        "service_name": lang.pick(i.category_zh.clone(), i.category_en.clone()),
         "service_code": i.category,
         "description": i.description,
         "agency_responsible": i.department_ids.iter().filter_map(|d| departments.get(d)).cloned().collect::<Vec<_>>().join("、"),
@@ -465,10 +476,6 @@ fn request_json(i: &IncidentRow, now: DateTime<Utc>, departments: &HashMap<i64, 
         "media_url": "",
         "extended_attributes": Value::Object(extended),
     })
-}
-
-fn state_zh(code: &str) -> &'static str {
-    cuntu_core::incident::State::from_code(code).map_or("", |s| s.label_zh())
 }
 
 async fn visible_requests(
@@ -525,6 +532,7 @@ async fn department_names(state: &AppState) -> HashMap<i64, String> {
 
 async fn list_requests(
     State(state): State<AppState>,
+    lang: Lang,
     Path(ext): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -580,7 +588,7 @@ async fn list_requests(
         .filter(|i| {
             start.is_none_or(|s| i.reported_at >= s) && end.is_none_or(|e| i.reported_at <= e)
         })
-        .map(|i| request_json(i, now, &names))
+        .map(|i| request_json(i, now, &names, lang))
         .collect();
     respond(
         format,
@@ -593,6 +601,7 @@ async fn list_requests(
 
 async fn one_request(
     State(state): State<AppState>,
+    lang: Lang,
     Path(raw): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -610,7 +619,7 @@ async fn one_request(
             StatusCode::OK,
             "service_requests",
             "request",
-            &json!([request_json(i, state.clock.now(), &names)]),
+            &json!([request_json(i, state.clock.now(), &names, lang)]),
         ),
         None => error(
             format,
