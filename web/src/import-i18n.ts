@@ -67,6 +67,7 @@ const zh = {
   'target.name': '名称',
   'target.capacity': '容量',
   needFile: '请先选择文件',
+  more: '……另有 {n} 行',
 } as const;
 
 type Key = keyof typeof zh;
@@ -136,6 +137,7 @@ const en: Record<Key, string> = {
   'target.name': 'Name',
   'target.capacity': 'Capacity',
   needFile: 'Choose a file first',
+  more: '… and {n} more rows',
 };
 
 export function mt(key: Key): string {

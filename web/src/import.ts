@@ -288,12 +288,16 @@ function section(title: string, cls = ''): HTMLElement {
   return s;
 }
 
+const SHOWN = 200;
+
 function problemList(list: Problem[], cls: string, id: string): HTMLElement {
   const ul = el('ul', { class: `imp-problems ${cls}`, id });
-  for (const p of list) {
+  // A phone cannot show 20,000 lines: the first ones, then how many more (the API has them all).
+  for (const p of list.slice(0, SHOWN)) {
     const li = el('li', { 'data-row': String(p.row) }, problemText(p));
     ul.append(li);
   }
+  if (list.length > SHOWN) ul.append(el('li', { class: 'imp-more' }, mtf('more', { n: list.length - SHOWN })));
   return ul;
 }
 

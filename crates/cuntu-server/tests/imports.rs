@@ -267,7 +267,7 @@ async fn a_cadre_imports_a_roster_within_the_village_and_the_rest_is_skipped() {
     assert!(dry["skipped"][0]["en"]
         .as_str()
         .unwrap()
-        .contains("outside your area"));
+        .contains("no grid of your area"));
     // Another user's upload is not found.
     let (status, _) = post(
         &f,

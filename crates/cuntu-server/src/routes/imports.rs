@@ -31,9 +31,10 @@ use cuntu_core::import::{
     self as core_import, ImportLayer, InputRow, JoinField, Mapping, Offset, Problem, SourceCrs,
     StagedRow,
 };
+use cuntu_core::index::AreaIndex;
 use cuntu_gdal::import::SourceTable;
 use cuntu_store::audit::AuditEntry;
-use geo::Point;
+use geo::{Intersects, Point, Rect};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -352,23 +353,33 @@ async fn plan(
     plan.problems.extend(staging.problems);
     // The caller's scope: the point's chain of areas must hold one of their areas, and a
     // household must fall in a grid (a household outside every grid is seen by nobody).
+    let started = Instant::now();
     let index = state.index.read().await;
+    let locked = started.elapsed();
     for (row, s) in staging.staged {
         let (lon, lat) = s.lon_lat();
-        let chain = index.areas.locate(Point::new(lon, lat));
-        let in_scope = chain.iter().any(|a| areas.contains(&a.id));
-        let in_grid = chain.iter().any(|a| a.kind == AreaKind::Grid);
-        let reason = if !in_scope {
+        // A household must fall in a grid: only grids (and lanes) are tested, never the
+        // large village and township outlines, which matters for 100,000 rows.
+        let households = layer == ImportLayer::Households;
+        let deepest_from = if households {
+            AreaKind::Grid
+        } else {
+            AreaKind::Township
+        };
+        let chain = chain_of(&index.areas, Point::new(lon, lat), deepest_from);
+        let in_scope = chain.iter().any(|(id, _)| areas.contains(id));
+        let in_grid = chain.iter().any(|(_, kind)| *kind == AreaKind::Grid);
+        let reason = if households && !in_grid {
+            Some((
+                format!("位置 ({lon:.6}, {lat:.6}) 不在您管辖范围内的任何网格中，未导入"),
+                format!("({lon:.6}, {lat:.6}) lies in no grid of your area: not imported"),
+            ))
+        } else if !in_scope {
             Some((
                 format!("位置 ({lon:.6}, {lat:.6}) 不在您管辖的范围内，未导入"),
                 format!(
                     "({lon:.6}, {lat:.6}) is outside your area of responsibility: not imported"
                 ),
-            ))
-        } else if layer == ImportLayer::Households && !in_grid {
-            Some((
-                format!("位置 ({lon:.6}, {lat:.6}) 不在任何网格内，未导入"),
-                format!("({lon:.6}, {lat:.6}) lies in no grid: not imported"),
             ))
         } else {
             None
@@ -383,7 +394,45 @@ async fn plan(
             None => plan.staged.push((row, s)),
         }
     }
+    tracing::debug!(
+        rows = plan.table.rows.len(),
+        lock_ms = locked.as_millis() as u64,
+        scope_ms = started.elapsed().as_millis() as u64,
+        "import scope checked"
+    );
     Ok(plan)
+}
+
+/// The areas holding a point, from the deepest up, as `AreaIndex::locate` finds them (the
+/// deepest containing area, ties to the smaller id, then its parents), but testing exact
+/// geometry deepest first and only for areas of kind `deepest_from` or deeper: a grid's few
+/// vertices instead of a township's thousands.
+fn chain_of(index: &AreaIndex, point: Point<f64>, deepest_from: AreaKind) -> Vec<(i64, AreaKind)> {
+    let mut candidates: Vec<_> = index
+        .in_rect(Rect::new(point.0, point.0))
+        .filter(|a| a.data.kind.rank() >= deepest_from.rank())
+        .collect();
+    candidates.sort_by(|a, b| {
+        b.data
+            .kind
+            .rank()
+            .cmp(&a.data.kind.rank())
+            .then(a.id.cmp(&b.id))
+    });
+    let mut next = candidates
+        .into_iter()
+        .find(|a| a.geometry.intersects(&point))
+        .map(|a| a.id);
+    let mut chain = Vec::new();
+    while let Some(id) = next {
+        let Some(area) = index.get(id) else { break };
+        chain.push((id, area.data.kind));
+        if chain.len() > AreaKind::ALL.len() {
+            break;
+        }
+        next = area.data.parent_id;
+    }
+    chain
 }
 
 fn bbox(points: impl Iterator<Item = (f64, f64)>) -> Option<[f64; 4]> {
