@@ -48,11 +48,15 @@ pub const LAYERS: &[Layer] = &[
         id: "households",
         title_zh: "户",
         title_en: "Households",
-        minzoom: 12,
+        minzoom: 10,
         fields: &[
             f("id", "Number"),
             f("grid_id", "Number"),
             f("house_number", "String"),
+            f(
+                "count",
+                "Number: households of the grid, on the one point per grid sent below z14",
+            ),
         ],
     },
     Layer {

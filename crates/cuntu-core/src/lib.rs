@@ -21,7 +21,9 @@ pub mod proposal;
 pub mod routing;
 pub mod thematic;
 pub mod tile;
+pub mod tilesource;
 pub mod visits;
+pub mod vtile;
 
 pub use area::{AreaKind, AreaRef};
 pub use error::CoreError;

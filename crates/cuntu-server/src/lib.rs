@@ -5,12 +5,13 @@
 //! `ApiError`, turned into HTTP once, with messages in the request's language.
 
 pub mod auth;
-pub mod metrics;
-pub mod security;
 mod error;
 mod i18n;
 pub mod index;
+pub mod metrics;
 mod routes;
+pub mod security;
+pub mod tilecache;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,39 @@ pub struct AppState {
     pub roads: Arc<tokio::sync::OnceCell<Arc<cuntu_core::routing::RoadNetwork>>>,
     /// The time deadlines run on.
     pub clock: Clock,
+    /// Drawn tiles, invalidated by edits.
+    pub tiles: Arc<tilecache::TileCache>,
+    /// Where tiles are drawn from.
+    pub tile_engine: TileEngine,
+    /// Read-your-writes: a write's response waits until this process's index has it.
+    pub sync: index::SyncPoint,
+}
+
+/// Where tiles are drawn: from the in-memory layers (the default), or by PostGIS
+/// `ST_AsMVT` on every request (`CUNTU_TILE_ENGINE=postgis`, the reference path, uncached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileEngine {
+    Memory,
+    Postgis,
+}
+
+impl TileEngine {
+    pub fn from_env() -> Self {
+        match std::env::var("CUNTU_TILE_ENGINE").as_deref() {
+            Ok("postgis") => TileEngine::Postgis,
+            _ => TileEngine::Memory,
+        }
+    }
+}
+
+/// Bytes of tiles kept in memory: `CUNTU_TILE_CACHE_MB`, 256 MB unless set.
+fn tile_cache_budget() -> usize {
+    std::env::var("CUNTU_TILE_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(256)
+        * 1024
+        * 1024
 }
 
 /// The time incident deadlines run on: the system clock, moved forward by a test.
@@ -78,10 +112,15 @@ pub async fn prepare(store: Store, web_dir: PathBuf) -> Result<AppState, cuntu_s
         web_dir,
         roads: Arc::new(tokio::sync::OnceCell::new()),
         clock: Clock::default(),
+        tiles: Arc::new(tilecache::TileCache::new(tile_cache_budget())),
+        tile_engine: TileEngine::from_env(),
+        sync: index::SyncPoint::default(),
     };
     tokio::spawn(index::follow_changes(
         store.clone(),
         state.index.clone(),
+        state.tiles.clone(),
+        state.sync.clone(),
         listener,
     ));
     tokio::spawn(routes::notifications::deliver_webhooks(store));

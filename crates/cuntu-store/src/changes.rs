@@ -25,6 +25,16 @@ impl Store {
     }
 }
 
+/// Sends a payload on the change channel (after everything this connection committed).
+pub async fn announce(store: &Store, payload: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(payload)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
 pub fn parse(payload: &str) -> Option<Change> {
     serde_json::from_str(payload).ok()
 }

@@ -811,7 +811,9 @@ impl Store {
             "true"
         };
         let (version, in_scope, placed): (i32, bool, bool) = sqlx::query_as(&format!(
-            "{SCOPE_CTE} SELECT t.version, {scope}, {grid_sql} FROM {table} t WHERE t.id = $2",
+            // A household outside every grid has a NULL grid: "not in scope", not NULL.
+            "{SCOPE_CTE} SELECT t.version, COALESCE({scope}, false), {grid_sql} \
+             FROM {table} t WHERE t.id = $2",
             scope = in_scope_sql(c),
             table = c.table,
         ))

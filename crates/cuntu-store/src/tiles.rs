@@ -4,11 +4,19 @@
 //! buffer, so that lines and labels continue across tile edges), transformed to Web Mercator,
 //! clipped and quantised to the 4096 extent. Each tile holds one source-layer named after its
 //! layer. The feature id is set (for MapLibre feature state) and repeated as property `id`.
+//!
+//! This is the reference path: the server draws tiles from memory (`cuntu_core::tilesource`)
+//! unless told to use this one, and a test holds the two to the same output. The rows the
+//! memory engine loads come from here too ([`Store::tile_source`]).
 
+use cuntu_core::index::Indexed;
 use cuntu_core::layers::Layer;
+use cuntu_core::tilesource::CLUSTER_BELOW_ZOOM;
+use cuntu_core::vtile::{to_mercator, PropValue, TileProps};
 use cuntu_core::TileCoord;
+use sqlx::PgExecutor;
 
-use crate::{Store, StoreError};
+use crate::{wkb, Store, StoreError};
 
 pub const EXTENT: i32 = 4096;
 pub const BUFFER: i32 = 64;
@@ -33,6 +41,8 @@ fn field_expression(layer: &str, field: &str) -> String {
         ("areas", "households") => "CASE WHEN t.kind IN ('grid', 'lane') \
              THEN (SELECT count(*) FROM households h WHERE h.grid_id = t.id)::integer END AS households"
             .to_string(),
+        // Only the per-grid clusters of the low zooms carry a count.
+        ("households", "count") => "NULL::integer AS count".to_string(),
         _ => format!("t.{field}"),
     }
 }
@@ -87,9 +97,24 @@ impl Store {
         if scoped && scope.household_roots.is_empty() {
             return Ok(Vec::new());
         }
-        let mut features = layer_sql(layer).ok_or(StoreError::NotFound)?;
+        let clustered = layer.id == "households" && tile.z < CLUSTER_BELOW_ZOOM;
+        let mut features = if clustered {
+            // One point per grid at the centre of its households (in Web Mercator, as the
+            // memory engine computes it), kept when that centre is in the buffered tile.
+            format!(
+                "SELECT t.grid_id AS fid, t.grid_id, count(*)::integer AS count, \
+                        ST_AsMVTGeom(ST_Centroid(ST_Collect(ST_Transform(t.geom, 3857))), \
+                                     b.env, {EXTENT}, {BUFFER}, true) AS geom \
+                 FROM households t, bounds b WHERE t.grid_id IS NOT NULL"
+            )
+        } else {
+            layer_sql(layer).ok_or(StoreError::NotFound)?
+        };
         let scope_cte = if scoped {
             features.push_str(" AND t.grid_id IN (SELECT id FROM scope)");
+            if clustered {
+                features.push_str(" GROUP BY t.grid_id, b.env");
+            }
             "RECURSIVE scope(id) AS ( \
                  SELECT unnest($5::bigint[]) \
                  UNION SELECT a.id FROM areas a JOIN scope s ON a.parent_id = s.id), "
@@ -115,4 +140,65 @@ impl Store {
         let bytes: Option<Vec<u8>> = query.fetch_one(self.pool()).await?;
         Ok(bytes.unwrap_or_default())
     }
+}
+
+/// The expression of a field as the memory engine loads it: computed fields are null here
+/// and filled in by the engine.
+fn source_expression(layer: &str, field: &str) -> String {
+    match (layer, field) {
+        ("areas", "households") | ("households", "count") => "NULL".to_string(),
+        _ => format!("t.{field}"),
+    }
+}
+
+fn source_sql(layer: &Layer) -> Option<String> {
+    let table = table(layer.id)?;
+    let properties: Vec<String> = layer
+        .fields
+        .iter()
+        .map(|f| source_expression(layer.id, f.name))
+        .collect();
+    Some(format!(
+        "SELECT t.id, json_build_array({})::text, ST_AsBinary(t.geom) FROM {table} t",
+        properties.join(", ")
+    ))
+}
+
+type SourceRow = (i64, String, Vec<u8>);
+
+fn to_source(row: SourceRow) -> Result<Indexed<TileProps>, StoreError> {
+    let values: Vec<serde_json::Value> =
+        serde_json::from_str(&row.1).map_err(|e| StoreError::Geometry(e.to_string()))?;
+    Ok(Indexed {
+        id: row.0,
+        geometry: to_mercator(&wkb::decode(&row.2)?),
+        data: values
+            .iter()
+            .map(|v| (!v.is_null()).then(|| PropValue::from(v)))
+            .collect(),
+    })
+}
+
+impl Store {
+    /// Every feature of a layer as the memory tile engine keeps it: Web Mercator geometry
+    /// and the catalogue's properties.
+    pub async fn tile_source(&self, layer: &Layer) -> Result<Vec<Indexed<TileProps>>, StoreError> {
+        let sql = source_sql(layer).ok_or(StoreError::NotFound)?;
+        let rows: Vec<SourceRow> = sqlx::query_as(&sql).fetch_all(self.pool()).await?;
+        rows.into_iter().map(to_source).collect()
+    }
+}
+
+/// One feature as the memory tile engine keeps it, or `None` when it is gone.
+pub async fn tile_source_feature(
+    db: impl PgExecutor<'_>,
+    layer: &Layer,
+    id: i64,
+) -> Result<Option<Indexed<TileProps>>, StoreError> {
+    let sql = source_sql(layer).ok_or(StoreError::NotFound)?;
+    let row: Option<SourceRow> = sqlx::query_as(&format!("{sql} WHERE t.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    row.map(to_source).transpose()
 }

@@ -65,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         .merge(open311::router())
         .merge(json_api)
         .merge(grid_layer::pages())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::index::read_your_writes,
+        ))
         .with_state(state)
         .fallback_service(web)
         // security.rs and metrics.rs say what these do and in which order.

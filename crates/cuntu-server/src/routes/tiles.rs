@@ -8,11 +8,14 @@ use axum::{Json, Router};
 use cuntu_core::layers::{self, Layer, ANNOUNCED_MAXZOOM, LAYERS};
 use cuntu_core::TileCoord;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::auth::Viewer;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::tilecache::CachedTile;
+use crate::{AppState, TileEngine};
+use cuntu_core::tilesource::Visibility;
 use cuntu_store::tiles::{is_scoped, TileScope};
 
 pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
@@ -120,10 +123,104 @@ fn parse_tile(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
     TileCoord::new(parse(z)?, parse(x)?, parse(y_number)?).map_err(|e| bad(e.to_string()))
 }
 
-fn etag_of(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+/// The grids whose households the viewer reads: every area under (or equal to) a root.
+fn grids_under(areas: &cuntu_core::AreaIndex, roots: &[i64]) -> HashSet<i64> {
+    let roots: HashSet<i64> = roots.iter().copied().collect();
+    areas
+        .iter()
+        .filter(|area| {
+            let mut next = Some(area.id);
+            // Parents rank strictly higher, so a chain is at most as long as the levels.
+            for _ in 0..=cuntu_core::AreaKind::ALL.len() {
+                match next {
+                    Some(id) if roots.contains(&id) => return true,
+                    Some(id) => next = areas.get(id).and_then(|a| a.data.parent_id),
+                    None => return false,
+                }
+            }
+            false
+        })
+        .map(|area| area.id)
+        .collect()
+}
+
+/// Draws a tile from the in-memory layers, or takes it from the cache.
+async fn memory_tile(
+    state: &AppState,
+    layer: &'static Layer,
+    coord: TileCoord,
+    roots: &[i64],
+) -> Arc<CachedTile> {
+    let personal = is_scoped(layer.id);
+    if personal && roots.is_empty() {
+        return Arc::new(CachedTile::new(Vec::new()));
+    }
+    let scope = if personal {
+        let mut sorted = roots.to_vec();
+        sorted.sort_unstable();
+        sorted
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        String::new()
+    };
+    if let Some(hit) = state.tiles.get(layer.id, coord, &scope) {
+        return hit;
+    }
+    let index = state.index.read().await;
+    let epoch = state.tiles.epoch();
+    let grids;
+    let visible = if personal {
+        grids = grids_under(&index.areas, roots);
+        Visibility::Grids(&grids)
+    } else {
+        Visibility::All
+    };
+    let raw = index.tiles.render(layer, coord, visible);
+    drop(index);
+    let drawn = Arc::new(CachedTile::new(raw));
+    state
+        .tiles
+        .insert(layer.id, coord, &scope, drawn.clone(), epoch);
+    drawn
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Encoding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+/// The best encoding the client accepts (a `q=0` refuses one).
+fn negotiate(headers: &HeaderMap) -> Encoding {
+    let accepted: Vec<(String, bool)> = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|item| {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name, !refused)
+        })
+        .collect();
+    let accepts = |name: &str| accepted.iter().any(|(n, ok)| *ok && n == name);
+    if accepts("br") {
+        Encoding::Brotli
+    } else if accepts("gzip") {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    }
 }
 
 async fn tile(
@@ -135,33 +232,54 @@ async fn tile(
     let layer = find_layer(&id)?;
     let coord = parse_tile(&z, &x, &y)?;
     let roots = viewer.household_roots();
-    let scope = TileScope {
-        household_roots: &roots,
+    let drawn = match state.tile_engine {
+        TileEngine::Memory => memory_tile(&state, layer, coord, &roots).await,
+        TileEngine::Postgis => {
+            let scope = TileScope {
+                household_roots: &roots,
+            };
+            Arc::new(CachedTile::new(
+                state.store.tile(layer, coord, scope).await?,
+            ))
+        }
     };
-    let bytes = state.store.tile(layer, coord, scope).await?;
     let personal = is_scoped(layer.id);
-    if bytes.is_empty() {
+    if drawn.raw.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let etag = etag_of(&bytes);
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == drawn.etag || t.trim() == "*")
+        });
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (
+        let (body, encoding) = match negotiate(&headers) {
+            Encoding::Brotli if !drawn.brotli().is_empty() => (drawn.brotli().clone(), Some("br")),
+            Encoding::Brotli | Encoding::Gzip if !drawn.gzip.is_empty() => {
+                (drawn.gzip.clone(), Some("gzip"))
+            }
+            _ => (drawn.raw.clone(), None),
+        };
+        let mut r = (
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(MVT_CONTENT_TYPE),
             )],
-            bytes,
+            body,
         )
-            .into_response()
+            .into_response();
+        if let Some(e) = encoding {
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
+        }
+        r
     };
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+    if let Ok(v) = HeaderValue::from_str(&drawn.etag) {
         h.insert(header::ETAG, v);
     }
     // Edits change tiles at any time: clients keep them but must revalidate (cheap with 304).
@@ -174,10 +292,11 @@ async fn tile(
         );
         h.insert(
             header::VARY,
-            HeaderValue::from_static("Cookie, Authorization"),
+            HeaderValue::from_static("Accept-Encoding, Cookie, Authorization"),
         );
     } else {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
     Ok(response)
 }
@@ -212,7 +331,21 @@ mod tests {
 
     #[test]
     fn etags_follow_content() {
-        assert_eq!(etag_of(b"abc"), etag_of(b"abc"));
-        assert_ne!(etag_of(b"abc"), etag_of(b"abd"));
+        let etag = |b: &[u8]| CachedTile::new(b.to_vec()).etag;
+        assert_eq!(etag(b"abc"), etag(b"abc"));
+        assert_ne!(etag(b"abc"), etag(b"abd"));
+    }
+
+    #[test]
+    fn encodings_follow_the_clients_preference() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            negotiate(&h)
+        };
+        assert_eq!(with("gzip, deflate, br, zstd"), Encoding::Brotli);
+        assert_eq!(with("gzip, br;q=0"), Encoding::Gzip);
+        assert_eq!(with("identity"), Encoding::Identity);
+        assert_eq!(negotiate(&HeaderMap::new()), Encoding::Identity);
     }
 }
