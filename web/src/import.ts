@@ -260,6 +260,7 @@ async function commit(): Promise<void> {
     const started = (await res.json()) as { total: number };
     state.job = { state: 'running', done: 0, total: started.total, rows_per_second: 0 };
     render();
+    root.querySelector('#import-job')?.scrollIntoView({ block: 'start' });
     await poll(id);
   } catch (e) {
     state.error = messageOf(e);
@@ -413,7 +414,7 @@ function renderJob(job: JobStatus): HTMLElement {
     const dl = el('dl', { class: 'imp-report', id: 'import-report' });
     const add = (k: string, v: string, id: string) => dl.append(el('dt', {}, k), el('dd', { id }, v));
     add(mt('report.read'), String(r.rows_read), 'report-read');
-    add(mt('report.stored'), `${r.stored}（${mt('report.inserted')} ${r.inserted}，${mt('report.updated')} ${r.updated}）`, 'report-stored');
+    add(mt('report.stored'), mtf('report.storedCounts', { n: r.stored, inserted: r.inserted, updated: r.updated }), 'report-stored');
     add(mt('report.skipped'), String(r.skipped.length), 'report-skipped');
     add(mt('report.crs'), r.crs, 'report-crs');
     s.append(dl);
