@@ -329,6 +329,38 @@ test('an urgent incident left unaccepted past its deadline is red in the list an
   }
 });
 
+test('the leader maps the open incidents per village: the metric in the selector, "none" a class of its own, labels with the overdue', { timeout: TEST_TIMEOUT }, async () => {
+  const s = await newPage(browser, { ...PHONE, user: 'leader' });
+  try {
+    const { page, context } = s;
+    await page.goto(`${BASE}/leader`, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('body[data-map-ready="1"]', { state: 'attached', timeout: READY_TIMEOUT });
+    if (!(await page.evaluate(() => document.body.classList.contains('panel-open')))) await page.click('#panel-toggle');
+    await page.click('[data-testid="tab-layers"]');
+    await page.locator('[data-testid="layer-choro"]').check();
+    await page.locator('[data-testid="choro-metric"]').selectOption('incidents');
+    await page.waitForSelector('body[data-choro-ready="village:incidents"]', { state: 'attached', timeout: READY_TIMEOUT });
+    const api = await (await context.request.get(`${BASE}/api/leader/choropleth?level=village&metric=incidents`)).json();
+    const mine = api.features.find((f) => f.properties.name === '冶河村');
+    assert.ok(mine, '冶河村 is on the map');
+    // The other tests left an open, overdue incident in 冶河村; most villages have none.
+    assert.ok(mine.properties.open_incidents >= 1 && mine.properties.overdue_incidents >= 1, JSON.stringify(mine.properties));
+    assert.match(mine.properties.label, new RegExp(`^${mine.properties.open_incidents}（逾期 ${mine.properties.overdue_incidents}）$`));
+    assert.ok(api.features.some((f) => f.properties.value === 0), 'villages without incidents');
+    assert.equal(api.breaks[0], 1, '"none" is a class of its own');
+    // The legend: the metric's name and a class below 1 apart from the rest.
+    await page.waitForFunction(() => /事件数/.test(document.querySelector('#leader-map-legend h3')?.textContent ?? '') && document.querySelectorAll('[data-testid="choro-class"]').length >= 2);
+    const classes = await page.$$eval('[data-testid="choro-class"]', (li) => li.map((x) => x.textContent.trim()));
+    assert.equal(classes[0], '< 1', classes.join(' | '));
+    await page.click('#panel-toggle');
+    await settle(page);
+    await shot(page, 'incidents-leader-choropleth.png');
+    assert.deepEqual(s.errors, [], 'no errors on the page');
+  } finally {
+    await s.context.close();
+  }
+});
+
 test('the cadre sees the on-time statistics and gets them as CSV with Chinese column names', { timeout: TEST_TIMEOUT }, async () => {
   const s = await openIncidents('cadre');
   try {
