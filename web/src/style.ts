@@ -61,7 +61,7 @@ export const LAYER_GROUPS: Record<string, string[]> = {
   township: ['township-line'],
   villages: ['village-fill', 'village-line', 'hamlet-line'],
   grids: ['grid-fill', 'grid-line', 'lane-line'],
-  households: ['households'],
+  households: ['households', 'household-clusters', 'household-cluster-count'],
   roads: ['roads-casing', 'roads'],
   rivers: ['waterways'],
   facilities: ['facilities', 'facility-label'],
@@ -357,7 +357,8 @@ export function buildStyle(sources: Partial<Record<SourceId, string>>, l: Lang):
       source: 'households',
       'source-layer': 'households',
       minzoom: 12.5,
-      filter: point,
+      // Below z14 the server sends one point per grid with its count instead (clusters).
+      filter: ['all', point, ['!', ['has', 'count']]],
       paint: {
         'circle-color': COLORS.household,
         'circle-radius': ['interpolate', ['linear'], ['zoom'], 13, 1.8, 15, 3, 17, 5, 19, 7],
@@ -367,6 +368,43 @@ export function buildStyle(sources: Partial<Record<SourceId, string>>, l: Lang):
         'circle-stroke-opacity': ['interpolate', ['linear'], ['zoom'], 12.5, 0, 13, 1],
       },
     });
+  }
+  if (has('households')) {
+    const clustered: ExpressionSpecification = ['all', point, ['has', 'count']];
+    layers.push(
+      {
+        id: 'household-clusters',
+        type: 'circle',
+        source: 'households',
+        'source-layer': 'households',
+        minzoom: 10,
+        maxzoom: 14,
+        filter: clustered,
+        paint: {
+          'circle-color': COLORS.household,
+          'circle-opacity': 0.75,
+          'circle-radius': ['interpolate', ['linear'], ['get', 'count'], 1, 7, 30, 11, 60, 14, 200, 20],
+          'circle-stroke-color': '#ffffff',
+          'circle-stroke-width': 1.5,
+        },
+      },
+      {
+        id: 'household-cluster-count',
+        type: 'symbol',
+        source: 'households',
+        'source-layer': 'households',
+        minzoom: 10,
+        maxzoom: 14,
+        filter: clustered,
+        layout: {
+          'text-field': ['to-string', ['get', 'count']],
+          'text-font': FONT,
+          'text-size': 11,
+          'text-allow-overlap': true,
+        },
+        paint: { 'text-color': '#ffffff' },
+      },
+    );
   }
   if (has('hazards')) {
     layers.push({

@@ -136,6 +136,7 @@ impl TileCache {
             &self.misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::tile_cache(found.is_some());
         found
     }
 
