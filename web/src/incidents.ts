@@ -54,6 +54,8 @@ interface Incident {
   overdue: boolean;
   reporter: string | null;
   reported_at: string;
+  source?: string;
+  source_label?: string;
   score: number | null;
   version: number;
   departments: number[];
@@ -157,7 +159,7 @@ interface PageState {
   me: User | null;
   view: View;
   list: List | null;
-  filter: { state: string; overdue: boolean; inbox: boolean };
+  filter: { state: string; overdue: boolean; inbox: boolean; triage: boolean };
   detail: IncidentDetail | null;
   categories: Category[];
   departments: Department[];
@@ -171,7 +173,7 @@ const state: PageState = {
   me: null,
   view: 'list',
   list: null,
-  filter: { state: '', overdue: false, inbox: false },
+  filter: { state: '', overdue: false, inbox: false, triage: false },
   detail: null,
   categories: [],
   departments: [],
@@ -244,6 +246,7 @@ async function loadList(): Promise<void> {
   if (state.filter.state) q.set('state', state.filter.state);
   if (state.filter.overdue) q.set('overdue', '1');
   if (state.filter.inbox) q.set('inbox', '1');
+  if (state.filter.triage) q.set('source', 'open311');
   state.list = await call<List>(`/api/incidents${q.size ? `?${q}` : ''}`);
   void loadNotices();
   renderMap();
@@ -425,7 +428,7 @@ function listView(): HTMLElement {
     void loadList().catch((e) => toast(errText(e), true));
   });
   filters.append(sel);
-  const check = (id: string, label: string, key: 'overdue' | 'inbox') => {
+  const check = (id: string, label: string, key: 'overdue' | 'inbox' | 'triage') => {
     const c = el('input', { type: 'checkbox', id });
     c.checked = state.filter[key];
     c.addEventListener('change', () => {
@@ -436,6 +439,8 @@ function listView(): HTMLElement {
   };
   check('inc-filter-overdue', it('filter.overdue'), 'overdue');
   if (isDept()) check('inc-filter-inbox', it('filter.inbox'), 'inbox');
+  // The township's triage queue: the public's reports (Open311).
+  if (roles().has('township_admin') || roles().has('leader')) check('inc-filter-triage', it('filter.triage'), 'triage');
   box.append(filters);
   const feats = state.list?.features ?? [];
   box.append(el('div', { class: 'inc-count muted', text: itf('count', { n: feats.length, o: state.list?.overdue ?? 0 }) }));
@@ -462,6 +467,7 @@ function listView(): HTMLElement {
           i.overdue ? el('span', { class: 'inc-badge-overdue', text: it('overdue') }) : null,
           i.due_at ? ` ${it('due')} ${fmtTime(i.due_at)}` : '',
           i.escalation_level ? ` · ${itf('level', { n: i.escalation_level })}` : '',
+          i.source === 'open311' ? ` · ${i.source_label ?? 'Open311'}` : '',
         ),
       ),
     );

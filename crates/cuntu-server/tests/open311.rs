@@ -164,6 +164,39 @@ async fn a_spec_client_lists_posts_and_reads_back() {
             "{one}"
         );
     }
+    // The township's triage queue: its admin lists the public's reports apart.
+    let cookie = common::login(&base, "portal", "pw-portal-1").await.unwrap();
+    let list = |q: &'static str| {
+        let (base, cookie) = (base.clone(), cookie.clone());
+        async move {
+            let r = client()
+                .get(format!("{base}/api/incidents?{q}"))
+                .header("cookie", cookie)
+                .header("accept-language", "en")
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let ids = |v: &Value| -> Vec<i64> {
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (status, public) = list("source=open311&state=reported").await;
+    assert_eq!(status, StatusCode::OK, "{public}");
+    assert_eq!(ids(&public), vec![id]);
+    assert_eq!(
+        public["features"][0]["properties"]["source_label"],
+        serde_json::json!("the public (Open311)")
+    );
+    let (_, app) = list("source=app").await;
+    assert!(!ids(&app).contains(&id));
+    assert_eq!(list("source=fax").await.0, StatusCode::BAD_REQUEST);
     // Closed and open filter as the spec says.
     let r = client()
         .get(format!("{v2}/requests.json?status=closed"))

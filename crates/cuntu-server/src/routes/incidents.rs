@@ -659,6 +659,8 @@ struct ListQuery {
     state: Option<String>,
     overdue: Option<String>,
     inbox: Option<String>,
+    /// `open311`: the public's reports (the township's triage queue); `app`: the others.
+    source: Option<String>,
 }
 
 async fn list(
@@ -678,11 +680,22 @@ async fn list(
             ));
         }
     }
+    if let Some(s) = q.source.as_deref() {
+        if !matches!(s, "app" | "open311") {
+            return Err(bad(
+                format!("source 须为 app 或 open311，收到“{s}”"),
+                format!("source must be app or open311, got '{s}'"),
+            ));
+        }
+    }
     let overdue = matches!(q.overdue.as_deref(), Some("1" | "true")).then_some(now);
     let mut rows = state
         .store
         .incidents_in_scope(&actor.scope(), q.state.as_deref(), overdue, LIST_LIMIT)
         .await?;
+    if let Some(s) = q.source.as_deref() {
+        rows.retain(|i| i.source == s);
+    }
     // The department inbox: what waits for one of the caller's departments.
     if matches!(q.inbox.as_deref(), Some("1" | "true")) {
         rows.retain(|i| {
