@@ -333,11 +333,39 @@ pub struct FacilityRow {
     pub key: Option<String>,
 }
 
+/// A hazard (风险隐患) as it would be stored: a point, a line or a zone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HazardRow {
+    pub kind: String,
+    pub severity: String,
+    pub name: Option<String>,
+    /// Where the hazard is, in WGS84; the preview shows its type and a point of it.
+    #[serde(skip)]
+    pub geometry: Geometry<f64>,
+    pub geometry_type: &'static str,
+    pub lon: f64,
+    pub lat: f64,
+}
+
+/// A road as it would be stored: one row per line (a multi-part line becomes several roads).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoadRow {
+    pub class: String,
+    pub name: Option<String>,
+    #[serde(skip)]
+    pub lines: Vec<geo::LineString<f64>>,
+    pub parts: usize,
+    pub lon: f64,
+    pub lat: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum StagedRow {
     Household(HouseholdRow),
     Facility(FacilityRow),
+    Hazard(HazardRow),
+    Road(RoadRow),
 }
 
 /// The key-population tags the households table accepts, with the words rosters use.
@@ -526,6 +554,11 @@ pub fn stage_row(
                 _ => None,
             }
         }
+        ImportLayer::Hazards | ImportLayer::Roads => {
+            // Lines and zones: the point found above does not apply.
+            problems.retain(|p| p.field.as_deref() != Some("geometry"));
+            stage_shape(layer, source, offset, &value, &problem, &mut problems)
+        }
         other => {
             problems.push(Problem::file(
                 format!("暂不支持导入图层 {}", other.as_str()),
@@ -577,6 +610,154 @@ fn household_values(
         }
     }
     (members, tags)
+}
+
+/// `滑坡` → `landslide`: the stored codes, their Chinese labels and the words files use.
+fn normalise_hazard_kind(s: &str) -> Option<&'static str> {
+    use crate::feature::HazardKind;
+    let t = s.trim();
+    if let Some(k) = HazardKind::ALL
+        .iter()
+        .find(|k| k.code().eq_ignore_ascii_case(t) || k.label_zh() == t)
+    {
+        return Some(k.code());
+    }
+    const WORDS: &[(&str, &[&str])] = &[
+        ("landslide", &["滑坡", "崩塌", "泥石流", "地质灾害", "地灾"]),
+        ("flood", &["洪水", "洪涝", "内涝", "山洪", "积水"]),
+        ("dangerous_house", &["危房", "危旧房", "dangerous house"]),
+        ("fire", &["火灾", "火险", "森林火险"]),
+        ("water", &["溺水", "水塘", "池塘", "深水"]),
+    ];
+    WORDS
+        .iter()
+        .find(|(_, words)| words.iter().any(|w| t.contains(w)))
+        .map(|(code, _)| *code)
+}
+
+/// `重大`/`高`/`high` → `high`, and so on.
+fn normalise_severity(s: &str) -> Option<&'static str> {
+    use crate::feature::Severity;
+    let t = s.trim();
+    if let Some(k) = Severity::ALL
+        .iter()
+        .find(|k| k.code().eq_ignore_ascii_case(t) || k.label_zh() == t)
+    {
+        return Some(k.code());
+    }
+    Some(match t {
+        "低" | "一般隐患" | "1" | "Ⅳ" | "IV" | "Ⅲ" | "III" => "low",
+        "中" | "较大隐患" | "2" | "Ⅱ" | "II" => "medium",
+        "高" | "重大隐患" | "特大" | "3" | "Ⅰ" | "I" => "high",
+        _ => return None,
+    })
+}
+
+/// A hazard or a road: its attributes and its geometry (lines for roads; any for hazards).
+fn stage_shape(
+    layer: ImportLayer,
+    source: &SourceRow<'_>,
+    offset: Option<Offset>,
+    value: &dyn Fn(&str) -> Option<String>,
+    problem: &dyn Fn(&str, String, String) -> Problem,
+    problems: &mut Vec<Problem>,
+) -> Option<StagedRow> {
+    use geo::Centroid;
+    let Some(g) = source.geometry else {
+        problems.push(problem(
+            "geometry",
+            "没有几何".to_string(),
+            "the row has no geometry".to_string(),
+        ));
+        return None;
+    };
+    let g = match offset {
+        Some(o) => from_offset(g, o),
+        None => g.clone(),
+    };
+    let before = problems.len();
+    problems.extend(geometry_problems(source.row, &g));
+    let point = g.centroid().map(|p| (p.x(), p.y())).unwrap_or_default();
+    match layer {
+        ImportLayer::Hazards => {
+            let kind = match value("kind") {
+                Some(k) => normalise_hazard_kind(&k).or_else(|| {
+                    problems.push(problem(
+                        "kind",
+                        format!("未知隐患类型“{k}”（可用：滑坡、洪涝、危房、火灾、溺水）"),
+                        format!("unknown hazard kind '{k}' (known: landslide, flood, dangerous_house, fire, water)"),
+                    ));
+                    None
+                }),
+                None => {
+                    problems.push(problem(
+                        "kind",
+                        "缺少隐患类型".to_string(),
+                        "the hazard kind is missing".to_string(),
+                    ));
+                    None
+                }
+            };
+            let severity = match value("severity") {
+                Some(v) => normalise_severity(&v).or_else(|| {
+                    problems.push(problem(
+                        "severity",
+                        format!("未知风险等级“{v}”（可用：一般、较大、重大）"),
+                        format!("unknown severity '{v}' (known: low, medium, high)"),
+                    ));
+                    None
+                }),
+                // A hazard without a stated severity is stored as medium, and the preview says so.
+                None => Some("medium"),
+            };
+            if problems.len() > before {
+                return None;
+            }
+            Some(StagedRow::Hazard(HazardRow {
+                kind: kind?.to_string(),
+                severity: severity?.to_string(),
+                name: value("name"),
+                geometry_type: geometry_name(&g),
+                geometry: g,
+                lon: point.0,
+                lat: point.1,
+            }))
+        }
+        _ => {
+            let lines: Vec<geo::LineString<f64>> = match g {
+                Geometry::LineString(l) => vec![l],
+                Geometry::Line(l) => vec![l.into()],
+                Geometry::MultiLineString(m) => m.0,
+                ref other => {
+                    problems.push(problem(
+                        "geometry",
+                        format!("道路应为线，实为{}", geometry_name(other)),
+                        format!("a road should be a line, not a {}", geometry_name(other)),
+                    ));
+                    return None;
+                }
+            };
+            if lines.iter().any(|l| l.0.len() < 2) {
+                problems.push(problem(
+                    "geometry",
+                    "线少于两个点".to_string(),
+                    "a line has fewer than two points".to_string(),
+                ));
+            }
+            if problems.len() > before {
+                return None;
+            }
+            Some(StagedRow::Road(RoadRow {
+                // Roads without a class are stored as OSM's `unclassified`.
+                class: value("class").unwrap_or_else(|| "unclassified".to_string()),
+                name: value("name"),
+                parts: lines.len(),
+                lines,
+                lon: point.0,
+                lat: point.1,
+            }))
+        }
+    }
 }
 
 /// `3`, `3.0`, `3人` → 3.
@@ -763,13 +944,17 @@ impl StagedRow {
         match self {
             StagedRow::Household(h) => h.key.as_deref(),
             StagedRow::Facility(f) => f.key.as_deref(),
+            StagedRow::Hazard(_) | StagedRow::Road(_) => None,
         }
     }
 
+    /// The point of the row (for a line or a zone: a point on it), for scope and map links.
     pub fn lon_lat(&self) -> (f64, f64) {
         match self {
             StagedRow::Household(h) => (h.lon, h.lat),
             StagedRow::Facility(f) => (f.lon, f.lat),
+            StagedRow::Hazard(h) => (h.lon, h.lat),
+            StagedRow::Road(r) => (r.lon, r.lat),
         }
     }
 }
@@ -1209,5 +1394,86 @@ mod tests {
             s.problems.iter().map(|p| p.row).collect::<Vec<_>>(),
             vec![2, 3]
         );
+    }
+
+    #[test]
+    fn hazards_and_roads_take_their_words_and_shapes() {
+        use geo::line_string;
+        let fields = names(&["类型", "风险等级", "名称"]);
+        let m = propose_mapping(ImportLayer::Hazards, &fields);
+        let zone: Geometry<f64> =
+            polygon![(x: 9.5, y: 47.1), (x: 9.51, y: 47.1), (x: 9.51, y: 47.11), (x: 9.5, y: 47.1)]
+                .into();
+        let v = row(&[("类型", "山体滑坡"), ("风险等级", "重大"), ("名称", "后山")]);
+        let s = stage_row(
+            ImportLayer::Hazards,
+            &m,
+            &SourceRow {
+                row: 1,
+                values: &v,
+                geometry: Some(&zone),
+            },
+            None,
+            None,
+        )
+        .unwrap();
+        let StagedRow::Hazard(h) = s else {
+            panic!("a hazard")
+        };
+        assert_eq!(
+            (h.kind.as_str(), h.severity.as_str()),
+            ("landslide", "high")
+        );
+        assert_eq!(h.geometry_type, "Polygon");
+        let bad = row(&[("类型", "地震"), ("风险等级", "很高")]);
+        let p = stage_row(
+            ImportLayer::Hazards,
+            &m,
+            &SourceRow {
+                row: 2,
+                values: &bad,
+                geometry: Some(&zone),
+            },
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(p.len(), 2, "{p:?}");
+
+        let m = propose_mapping(ImportLayer::Roads, &names(&["highway", "name"]));
+        let two: Geometry<f64> = geo::MultiLineString(vec![
+            line_string![(x: 9.5, y: 47.1), (x: 9.51, y: 47.1)],
+            line_string![(x: 9.51, y: 47.1), (x: 9.52, y: 47.11)],
+        ])
+        .into();
+        let v = row(&[("highway", "track")]);
+        let StagedRow::Road(r) = stage_row(
+            ImportLayer::Roads,
+            &m,
+            &SourceRow {
+                row: 1,
+                values: &v,
+                geometry: Some(&two),
+            },
+            None,
+            None,
+        )
+        .unwrap() else {
+            panic!("a road")
+        };
+        assert_eq!((r.class.as_str(), r.parts), ("track", 2));
+        let p = stage_row(
+            ImportLayer::Roads,
+            &m,
+            &SourceRow {
+                row: 3,
+                values: &v,
+                geometry: Some(&zone),
+            },
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(p[0].en.contains("should be a line"), "{p:?}");
     }
 }

@@ -4,7 +4,9 @@
 //! the command can show progress, and nothing is visible until the last chunk is in. A row
 //! with a key (`--key FIELD`) updates the row an earlier import made with that key.
 
-use cuntu_core::import::{FacilityRow, HouseholdRow, HouseholdUpdate, JoinCandidate, StagedRow};
+use cuntu_core::import::{
+    FacilityRow, HazardRow, HouseholdRow, HouseholdUpdate, JoinCandidate, RoadRow, StagedRow,
+};
 use serde::Serialize;
 
 use crate::households::SCOPE_CTE;
@@ -141,23 +143,114 @@ impl Store {
     ) -> Result<ImportCounts, StoreError> {
         let mut households = Vec::new();
         let mut facilities = Vec::new();
+        let mut hazards = Vec::new();
+        let mut roads = Vec::new();
         for s in staged {
             match s {
                 StagedRow::Household(h) => households.push(h),
                 StagedRow::Facility(f) => facilities.push(f),
+                StagedRow::Hazard(h) => hazards.push(h),
+                StagedRow::Road(r) => roads.push(r),
             }
         }
-        if !households.is_empty() && !facilities.is_empty() {
+        let layers = [
+            !households.is_empty(),
+            !facilities.is_empty(),
+            !hazards.is_empty(),
+            !roads.is_empty(),
+        ];
+        if layers.iter().filter(|l| **l).count() > 1 {
             return Err(StoreError::Invalid {
                 zh: "一次导入只能写入一个图层".into(),
                 en: "one import writes one layer".into(),
             });
         }
-        if facilities.is_empty() {
-            self.import_households(&households, progress).await
-        } else {
+        if !facilities.is_empty() {
             self.import_facilities(&facilities, progress).await
+        } else if !hazards.is_empty() {
+            self.import_hazards(&hazards, progress).await
+        } else if !roads.is_empty() {
+            self.import_roads(&roads, progress).await
+        } else {
+            self.import_households(&households, progress).await
         }
+    }
+
+    /// Stores hazards in one transaction (`rule` names the import).
+    pub async fn import_hazards(
+        &self,
+        rows: &[HazardRow],
+        progress: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<ImportCounts, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut counts = ImportCounts::default();
+        let mut done = 0;
+        for chunk in rows.chunks(CHUNK) {
+            let kind: Vec<&str> = chunk.iter().map(|r| r.kind.as_str()).collect();
+            let severity: Vec<&str> = chunk.iter().map(|r| r.severity.as_str()).collect();
+            let name: Vec<Option<&str>> = chunk.iter().map(|r| r.name.as_deref()).collect();
+            let wkb = chunk
+                .iter()
+                .map(|r| crate::wkb::encode(&r.geometry))
+                .collect::<Result<Vec<_>, _>>()?;
+            let n = sqlx::query(
+                "INSERT INTO hazards (kind, severity, name, rule, geom) \
+                 SELECT k, s, n, '导入 / imported from a file', ST_GeomFromWKB(g, 4326) \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bytea[]) AS t(k, s, n, g)",
+            )
+            .bind(&kind)
+            .bind(&severity)
+            .bind(&name)
+            .bind(&wkb)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            counts.inserted += n;
+            done += chunk.len();
+            progress(done);
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Stores roads in one transaction, one row per line of each source row.
+    pub async fn import_roads(
+        &self,
+        rows: &[RoadRow],
+        progress: &mut (dyn FnMut(usize) + Send),
+    ) -> Result<ImportCounts, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut counts = ImportCounts::default();
+        let mut done = 0;
+        for chunk in rows.chunks(CHUNK) {
+            let mut class = Vec::new();
+            let mut name = Vec::new();
+            let mut wkb = Vec::new();
+            for r in chunk {
+                for line in &r.lines {
+                    class.push(r.class.as_str());
+                    name.push(r.name.as_deref());
+                    wkb.push(crate::wkb::encode(&geo::Geometry::LineString(
+                        line.clone(),
+                    ))?);
+                }
+            }
+            let n = sqlx::query(
+                "INSERT INTO roads (class, name, geom) SELECT c, n, ST_GeomFromWKB(g, 4326) \
+                 FROM UNNEST($1::text[], $2::text[], $3::bytea[]) AS t(c, n, g)",
+            )
+            .bind(&class)
+            .bind(&name)
+            .bind(&wkb)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            counts.inserted += n;
+            done += chunk.len();
+            progress(done);
+        }
+        tx.commit().await?;
+        Ok(counts)
     }
 
     /// The households below `scope_roots` a roster without coordinates may join.

@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct ImportArgs {
     /// The file: GeoJSON, GeoPackage, Shapefile (.shp or zipped), KML, GPX, CSV (lon/lat or WKT).
     file: PathBuf,
-    /// households | facilities (hazards, roads, areas: not yet)
+    /// households | facilities | hazards | roads (areas: not yet)
     #[arg(long)]
     layer: String,
     /// For areas: the kind (grid...). Not used yet.
@@ -76,14 +76,19 @@ pub async fn import(store: Option<&Store>, args: &ImportArgs) -> Result<()> {
             args.layer, args.layer
         )
     })?;
-    if !matches!(layer, ImportLayer::Households | ImportLayer::Facilities) {
+    if layer == ImportLayer::Areas {
         bail!(
-            "暂不支持导入 {0}，目前可导入 households、facilities / importing {0} is not supported yet: households and facilities are",
-            layer.as_str()
+            "暂不支持导入 areas，目前可导入 households、facilities、hazards、roads / importing areas is not supported yet: households, facilities, hazards and roads are"
         );
     }
     if args.kind.is_some() {
         bail!("--kind 仅用于 areas，暂不支持 / --kind is for areas, which are not supported yet");
+    }
+    if args.key.is_some() && matches!(layer, ImportLayer::Hazards | ImportLayer::Roads) {
+        bail!(
+            "--key 仅用于 households、facilities（{0} 没有导入键，再次导入会新增）/ --key is for households and facilities ({0} keep no import key: importing again adds rows)",
+            layer.as_str()
+        );
     }
     let crs = match &args.crs {
         Some(c) => Some(SourceCrs::parse(c).with_context(|| {

@@ -751,3 +751,120 @@ async fn a_shapefile_without_prj_is_refused_with_the_way_out_and_nothing_changes
     assert!(run.status.success(), "{}", text(&run));
     assert_eq!(count(&db, "households").await, 6);
 }
+
+#[tokio::test]
+async fn hazards_and_roads_import_with_their_shapes_and_a_bad_row_writes_nothing() {
+    let db = TestDatabase::new().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let hazards = dir.path().join("隐患.geojson");
+    std::fs::write(
+        &hazards,
+        r#"{"type":"FeatureCollection","features":[
+ {"type":"Feature","properties":{"隐患类型":"山体滑坡","风险等级":"重大","名称":"后山滑坡"},
+  "geometry":{"type":"Polygon","coordinates":[[[9.50,47.10],[9.51,47.10],[9.51,47.11],[9.50,47.10]]]}},
+ {"type":"Feature","properties":{"隐患类型":"危房","名称":"张家老屋"},
+  "geometry":{"type":"Point","coordinates":[9.505,47.105]}}]}"#,
+    )
+    .unwrap();
+    let run = cuntu(
+        &db.url,
+        &["import", hazards.to_str().unwrap(), "--layer", "hazards"],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT kind, severity, name, ST_GeometryType(geom) FROM hazards ORDER BY name",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "landslide".into(),
+                "high".into(),
+                "后山滑坡".into(),
+                "ST_Polygon".into()
+            ),
+            // No severity in the file: stored as medium.
+            (
+                "dangerous_house".into(),
+                "medium".into(),
+                "张家老屋".into(),
+                "ST_Point".into()
+            ),
+        ]
+    );
+
+    // Roads: a two-part line becomes two roads; a class the file lacks is `unclassified`.
+    let roads = dir.path().join("roads.geojson");
+    std::fs::write(
+        &roads,
+        r#"{"type":"FeatureCollection","features":[
+ {"type":"Feature","properties":{"道路等级":"track","路名":"机耕路"},
+  "geometry":{"type":"MultiLineString","coordinates":[[[9.50,47.10],[9.51,47.10]],[[9.51,47.10],[9.52,47.11]]]}},
+ {"type":"Feature","properties":{"路名":"村道"},
+  "geometry":{"type":"LineString","coordinates":[[9.50,47.12],[9.51,47.13]]}}]}"#,
+    )
+    .unwrap();
+    let run = cuntu(
+        &db.url,
+        &["import", roads.to_str().unwrap(), "--layer", "roads"],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT class, name FROM roads ORDER BY class, id")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("track".into(), "机耕路".into()),
+            ("track".into(), "机耕路".into()),
+            ("unclassified".into(), "村道".into()),
+        ]
+    );
+
+    // An unknown kind and a self-intersecting zone: every problem by row, nothing written.
+    let bad = dir.path().join("bad.geojson");
+    std::fs::write(
+        &bad,
+        r#"{"type":"FeatureCollection","features":[
+ {"type":"Feature","properties":{"类型":"洪涝","等级":"较大"},
+  "geometry":{"type":"Point","coordinates":[9.5,47.1]}},
+ {"type":"Feature","properties":{"类型":"地震","等级":"较大"},
+  "geometry":{"type":"Point","coordinates":[9.5,47.1]}},
+ {"type":"Feature","properties":{"类型":"洪涝","等级":"较大"},
+  "geometry":{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}}]}"#,
+    )
+    .unwrap();
+    let run = cuntu(
+        &db.url,
+        &["import", bad.to_str().unwrap(), "--layer", "hazards"],
+    );
+    assert!(!run.status.success());
+    let report = text(&run);
+    assert!(
+        report.contains("第 2 行 / row 2 [kind]: 未知隐患类型“地震”"),
+        "{report}"
+    );
+    assert!(
+        report.contains("第 3 行 / row 3 [geometry]: 多边形无效"),
+        "{report}"
+    );
+    assert_eq!(count(&db, "hazards").await, 2);
+    let keyed = cuntu(
+        &db.url,
+        &[
+            "import",
+            bad.to_str().unwrap(),
+            "--layer",
+            "roads",
+            "--key",
+            "类型",
+        ],
+    );
+    assert!(!keyed.status.success());
+    assert!(text(&keyed).contains("--key 仅用于"), "{}", text(&keyed));
+}
