@@ -216,10 +216,11 @@ pub async fn read_your_writes(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    // A batch lookup is a read sent by POST.
     let writes = !matches!(
         *request.method(),
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
-    );
+    ) && request.uri().path() != "/api/locate";
     let response = next.run(request).await;
     if writes && response.status().is_success() {
         state.sync.wait(&state.store).await;

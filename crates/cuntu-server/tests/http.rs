@@ -73,6 +73,35 @@ async fn the_demo_township_over_http() {
     assert_eq!(kinds, ["township", "village", "grid"]);
     assert_eq!(located["chain"][2]["id"], grid_id);
 
+    // The same in a batch, in order, with a point outside everything; a bad point is named.
+    let batch: serde_json::Value = client()
+        .post(format!("{base}/api/locate"))
+        .json(&serde_json::json!({ "points": [[lon, lat], [116.4, 39.9], [lon, lat]] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chain_ids: Vec<serde_json::Value> = located["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].clone())
+        .collect();
+    assert_eq!(batch["chains"][0].as_array().unwrap(), &chain_ids);
+    assert_eq!(batch["chains"][1].as_array().unwrap().len(), 0);
+    assert_eq!(batch["chains"][2], batch["chains"][0]);
+    let refused = client()
+        .post(format!("{base}/api/locate"))
+        .header("accept-language", "en")
+        .json(&serde_json::json!({ "points": [[lon, lat], [200.0, 47.0]] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("Point 2"));
+
     // Each layer's tile over that point decodes to as many features as PostGIS holds there
     // (households as a township admin sees them: all of the township).
     let township: i64 = located["chain"][0]["id"].as_i64().unwrap();

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -9,7 +10,7 @@ use cuntu_core::area::AreaRef;
 use cuntu_store::areas::AreaDetail;
 use cuntu_store::layers::FeatureLayer;
 use geo::Point;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -17,7 +18,7 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/locate", get(locate))
+        .route("/api/locate", get(locate).post(locate_many))
         .route("/api/areas/{id}", get(area))
         .route("/api/summary", get(summary))
 }
@@ -64,6 +65,62 @@ async fn locate(
     let lat = coordinate(&params, "lat", 90.0)?;
     let chain = state.index.read().await.areas.locate(Point::new(lon, lat));
     Ok(Json(Located { lon, lat, chain }))
+}
+
+/// Points in one batch request; more go in several.
+const MAX_BATCH_POINTS: usize = 100_000;
+
+#[derive(Deserialize)]
+struct Points {
+    points: Vec<[f64; 2]>,
+}
+
+/// `POST /api/locate {"points": [[lon, lat], ...]}`: for each point the ids of its area chain,
+/// township first (empty outside every area), in the order given. One lock of the index for
+/// the whole batch: a county's worth of points in one request.
+async fn locate_many(
+    State(state): State<AppState>,
+    body: Result<Json<Points>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Points { points } = super::json_body(body)?;
+    if points.len() > MAX_BATCH_POINTS {
+        return Err(super::bad(
+            format!(
+                "一次最多 {MAX_BATCH_POINTS} 个点，收到 {} 个：请分批提交。",
+                points.len()
+            ),
+            format!(
+                "At most {MAX_BATCH_POINTS} points a request, got {}: send them in batches.",
+                points.len()
+            ),
+        ));
+    }
+    if let Some(i) = points
+        .iter()
+        .position(|[lon, lat]| !super::valid_lon_lat(*lon, *lat))
+    {
+        return Err(super::bad(
+            format!("第 {} 个点的经纬度超出范围：{:?}", i + 1, points[i]),
+            format!(
+                "Point {} is not a longitude/latitude: {:?}",
+                i + 1,
+                points[i]
+            ),
+        ));
+    }
+    let index = state.index.read().await;
+    let chains: Vec<Vec<i64>> = points
+        .iter()
+        .map(|[lon, lat]| {
+            index
+                .areas
+                .locate(Point::new(*lon, *lat))
+                .iter()
+                .map(|a| a.id)
+                .collect()
+        })
+        .collect();
+    Ok(Json(json!({ "chains": chains })))
 }
 
 async fn area(

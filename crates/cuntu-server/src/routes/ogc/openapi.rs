@@ -95,6 +95,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("GET", "/metrics", "Service", "Prometheus metrics: requests and latency per route, pool, tile cache, missed incident deadlines (loopback or township admins)", &[], None, "text/plain"),
     // Map
     op("GET", "/api/locate", "Map", "The area chain holding a point", &["lon", "lat"], None, JSON),
+    op("POST", "/api/locate", "Map", "Area chains of up to 100,000 points in one request", &[], B, JSON),
     op("GET", "/api/areas/{id}", "Map", "One area with its chain and household count", &[], None, JSON),
     op("GET", "/api/summary", "Map", "The map's extent and counts per layer", &[], None, JSON),
     // Sessions
@@ -142,13 +143,13 @@ pub const OPERATIONS: &[Operation] = &[
     op("POST", "/api/imports/{id}/commit", "Imports", "Import, all or nothing, as a background job (202)", &[], B, JSON),
     op("POST", "/api/incidents", "Incidents", "Report an incident, placed by its location", &[], B, JSON),
     op("GET", "/api/incidents/stats", "Incidents", "On-time figures per grade and department", &[], None, JSON),
+    op("GET", "/api/incidents/stats.csv", "Incidents", "The on-time figures as CSV (headings in the request's language)", &[], None, CSV),
+    op("GET", "/api/incidents/stats.xlsx", "Incidents", "The on-time figures as XLSX (headings in the request's language)", &[], None, XLSX),
     op("GET", "/api/incidents/{id}", "Incidents", "One incident with its actions", &[], None, JSON),
     op("POST", "/api/incidents/{id}/actions", "Incidents", "Act on an incident (the workflow's next step, with its version)", &[], B, JSON),
     op("POST", "/api/incidents/{id}/score", "Incidents", "Score the department's response once closed", &[], B, JSON),
     op("POST", "/api/incidents/{id}/photos", "Incidents", "Add a photo as evidence (JSON with the image)", &[], B, JSON),
     op("GET", "/api/incidents/{id}/photos/{photo}", "Incidents", "A photo of an incident", &[], None, PNG),
-    op("GET", "/api/incidents/stats.csv", "Incidents", "The on-time figures as CSV (headings in the request's language)", &[], None, CSV),
-    op("GET", "/api/incidents/stats.xlsx", "Incidents", "The on-time figures as XLSX (headings in the request's language)", &[], None, XLSX),
     // Leaders: the risk map
     op("GET", "/api/leader/hazards", "Risk map", "Hazards in your township", &[], None, GEOJSON),
     op("GET", "/api/leader/hazard-zones", "Risk map", "Hazards' influence zones", &[], None, GEOJSON),
