@@ -151,7 +151,7 @@ function renderForm(): void {
   form.querySelectorAll<HTMLElement>('[data-k]').forEach((n) => (n.textContent = mt(n.dataset.k as Parameters<typeof mt>[0])));
   const layer = form.elements.namedItem('layer') as HTMLSelectElement;
   const keepLayer = layer.value || 'households';
-  layer.replaceChildren(...['households', 'facilities'].map((l) => el('option', { value: l }, mt(`layer.${l}` as 'layer.households'))));
+  layer.replaceChildren(...['households', 'facilities', 'hazards', 'roads'].map((l) => el('option', { value: l }, mt(`layer.${l}` as 'layer.households'))));
   layer.value = keepLayer;
   const crs = form.elements.namedItem('crs') as HTMLSelectElement;
   const keepCrs = crs.value;
@@ -342,7 +342,8 @@ function renderDry(d: DryRun): HTMLElement {
   const key = el('select', { id: 'import-key' });
   key.append(...sourceOptions(d.key ?? undefined));
   key.addEventListener('change', () => void recheck());
-  grid.append(keyLabel, key);
+  // Hazards and roads keep no import key: a second import adds them again.
+  if (d.layer === 'households' || d.layer === 'facilities') grid.append(keyLabel, key);
   map.append(grid);
   const again = el('button', { type: 'button', id: 'import-recheck' }, mt('recheck'));
   again.disabled = state.busy;
@@ -352,19 +353,26 @@ function renderDry(d: DryRun): HTMLElement {
 
   if (d.preview.length) {
     const prev = section(mt('preview'));
-    const columns = d.mode === 'join' ? ['house_number', 'address', 'head_name', 'members', 'phone', 'tags'] : d.layer === 'households' ? ['head_name', 'house_number', 'members', 'phone', 'tags', 'lon', 'lat'] : ['kind', 'name', 'capacity', 'lon', 'lat'];
+    const columns: Record<string, string[]> = {
+      join: ['house_number', 'address', 'head_name', 'members', 'phone', 'tags'],
+      households: ['head_name', 'house_number', 'members', 'phone', 'tags', 'lon', 'lat'],
+      facilities: ['kind', 'name', 'capacity', 'lon', 'lat'],
+      hazards: ['kind', 'severity', 'name', 'geometry_type', 'lon', 'lat'],
+      roads: ['class', 'name', 'parts', 'lon', 'lat'],
+    };
+    const shown = columns[d.mode === 'join' ? 'join' : d.layer] ?? columns.facilities;
     const table = el('table', { class: 'imp-preview', id: 'import-preview' });
     const tr = el('tr');
     tr.append(el('th', {}, mt('preview.row')));
     if (d.mode === 'join') tr.append(el('th', {}, mt('preview.household')));
-    for (const c of columns) tr.append(el('th', {}, targetLabel(c)));
+    for (const c of shown) tr.append(el('th', {}, targetLabel(c)));
     table.append(el('thead'), el('tbody'));
     table.tHead!.append(tr);
     for (const r of d.preview) {
       const row = el('tr');
       row.append(el('td', {}, String(r.row)));
       if (d.mode === 'join') row.append(el('td', {}, String(r.household_id ?? '')));
-      for (const c of columns) row.append(el('td', {}, cell(r.values[c])));
+      for (const c of shown) row.append(el('td', {}, cell(r.values[c])));
       table.tBodies[0].append(row);
     }
     const scroll = el('div', { class: 'imp-scroll' });

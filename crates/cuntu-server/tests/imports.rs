@@ -459,3 +459,40 @@ async fn a_bad_row_stops_the_commit_and_a_huge_file_gets_413() {
     );
     assert_eq!(households(&f).await, before);
 }
+
+#[tokio::test]
+async fn township_admins_import_hazards_and_cadres_may_not() {
+    let f = fixture().await;
+    let file = r#"{"type":"FeatureCollection","features":[
+ {"type":"Feature","properties":{"类型":"滑坡","等级":"重大","名称":"后山"},
+  "geometry":{"type":"Polygon","coordinates":[[[114.301,30.601],[114.305,30.601],[114.305,30.605],[114.301,30.601]]]}},
+ {"type":"Feature","properties":{"类型":"危房","名称":"老屋"},
+  "geometry":{"type":"Point","coordinates":[114.5,30.61]}}]}"#
+        .as_bytes();
+    let (status, _) = upload(&f, &f.cadre, "h.geojson", file, &[("layer", "hazards")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, dry) = upload(&f, &f.admin, "h.geojson", file, &[("layer", "hazards")]).await;
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    assert_eq!(dry["mapping"]["kind"], "类型");
+    assert_eq!(dry["preview"][0]["values"]["kind"], "landslide");
+    assert_eq!(dry["preview"][0]["values"]["geometry_type"], "Polygon");
+    // The second lies outside the township.
+    assert_eq!(dry["storable"], 1);
+    assert_eq!(dry["skipped"][0]["row"], 2);
+    let id = dry["id"].as_str().unwrap();
+    let (status, _) = post(
+        &f,
+        &f.admin,
+        &format!("/api/imports/{id}/commit"),
+        json!({"layer": "hazards"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let done = finished(&f, &f.admin, id).await;
+    assert_eq!(done["report"]["inserted"], 1, "{done}");
+    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM hazards")
+        .fetch_all(f.db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(kinds, vec!["landslide".to_string()]);
+}

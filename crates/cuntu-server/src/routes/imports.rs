@@ -154,12 +154,18 @@ fn purge_old() {
 // ---- who may import where ----------------------------------------------------------------
 
 /// The areas the caller imports into: township admins' townships, village cadres' villages.
-fn import_areas(viewer: &Viewer) -> Result<Vec<i64>, ApiError> {
+/// Hazards and roads are the township's: only its admins import them.
+fn import_areas(viewer: &Viewer, layer: Option<&str>) -> Result<Vec<i64>, ApiError> {
     let account = viewer.require()?;
+    let township_only = matches!(layer, Some("hazards" | "roads"));
     let mut areas: Vec<i64> = account
         .roles
         .iter()
-        .filter(|r| matches!(r.role, Role::TownshipAdmin | Role::VillageCadre))
+        .filter(|r| match r.role {
+            Role::TownshipAdmin => true,
+            Role::VillageCadre => !township_only,
+            _ => false,
+        })
         .map(|r| r.area_id)
         .collect();
     areas.sort_unstable();
@@ -188,15 +194,21 @@ struct Parsed {
 fn parse_options(o: &Options) -> Result<Parsed, ApiError> {
     let raw = o.layer.as_deref().unwrap_or("households");
     let layer = ImportLayer::parse(raw)
-        .filter(|l| matches!(l, ImportLayer::Households | ImportLayer::Facilities))
+        .filter(|l| *l != ImportLayer::Areas)
         .ok_or_else(|| {
             bad(
-                format!("不能导入图层“{raw}”：目前可导入 households（住户）、facilities（设施）"),
-                format!(
-                    "Cannot import into layer '{raw}': households and facilities can be imported"
-                ),
+                format!("不能导入图层“{raw}”：可导入 households（住户）、facilities（设施）、hazards（隐患）、roads（道路）"),
+                format!("Cannot import into layer '{raw}': households, facilities, hazards and roads can be imported"),
             )
         })?;
+    if o.key.as_deref().is_some_and(|k| !k.is_empty())
+        && matches!(layer, ImportLayer::Hazards | ImportLayer::Roads)
+    {
+        return Err(bad(
+            "唯一编号列仅用于住户和设施（隐患、道路再次导入会新增）",
+            "A key column is for households and facilities (hazards and roads imported again are added again)",
+        ));
+    }
     let crs = match o.crs.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(SourceCrs::parse(c).ok_or_else(|| {
@@ -451,7 +463,7 @@ fn dry_run_json(id: &str, file_name: &str, plan: &Plan) -> Value {
         .iter()
         .map(|(t, _)| {
             let required = match (plan.layer, *t) {
-                (ImportLayer::Facilities, "kind") => true,
+                (ImportLayer::Facilities | ImportLayer::Hazards, "kind") => true,
                 (_, "lon" | "lat") => false,
                 _ => false,
             };
@@ -545,7 +557,8 @@ async fn upload(
     viewer: Viewer,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let areas = import_areas(&viewer)?;
+    // Who may import at all; the layer's own rule once the form is read.
+    import_areas(&viewer, None)?;
     let owner = viewer.require()?.id;
     let mut multipart = multipart.map_err(|e| {
         bad(
@@ -607,7 +620,11 @@ async fn upload(
             "No file received: choose the file to import (field 'file')",
         ));
     };
-    let plan = match plan(&state, path.clone(), &name, &options, &areas).await {
+    let planned = match import_areas(&viewer, options.layer.as_deref()) {
+        Ok(areas) => plan(&state, path.clone(), &name, &options, &areas).await,
+        Err(e) => Err(e),
+    };
+    let plan = match planned {
         Ok(p) => p,
         Err(e) => {
             cleanup();
@@ -637,9 +654,9 @@ async fn dry_run(
     Path(id): Path<String>,
     body: Result<Json<Options>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let areas = import_areas(&viewer)?;
     let owner = viewer.require()?.id;
     let options = json_body(body)?;
+    let areas = import_areas(&viewer, options.layer.as_deref())?;
     let (path, name) = upload_of(&id, owner)?;
     let plan = plan(&state, path, &name, &options, &areas).await?;
     Ok(Json(dry_run_json(&id, &name, &plan)))
@@ -651,9 +668,9 @@ async fn commit(
     Path(id): Path<String>,
     body: Result<Json<Options>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let areas = import_areas(&viewer)?;
     let owner = viewer.require()?.id;
     let options = json_body(body)?;
+    let areas = import_areas(&viewer, options.layer.as_deref())?;
     let (path, name) = upload_of(&id, owner)?;
     let busy = with_uploads(|u| {
         u.get(&id)
@@ -850,12 +867,13 @@ mod tests {
     }
 
     #[test]
-    fn only_households_and_facilities_are_imported_here() {
+    fn areas_are_not_imported_here_and_hazards_keep_no_key() {
         let o = |l: &str| Options {
             layer: Some(l.into()),
             ..Default::default()
         };
-        assert!(parse_options(&o("roads")).is_err());
+        assert!(parse_options(&o("areas")).is_err());
+        assert!(parse_options(&o("roads")).is_ok());
         assert!(parse_options(&o("facilities")).is_ok());
         let c = Options {
             crs: Some("gcj02".into()),
