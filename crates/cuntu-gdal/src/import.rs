@@ -123,7 +123,12 @@ pub fn read(
     let fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
     let file_srs = layer.spatial_ref();
 
-    let (transform, crs_text) = transform_to_wgs84(path, crs, file_srs)?;
+    // A table without any geometry column (a roster as CSV) has nothing to place: no CRS.
+    let (transform, crs_text) = if layer.defn().geom_fields().count() == 0 {
+        (None, "无坐标 / no coordinates".to_string())
+    } else {
+        transform_to_wgs84(path, crs, file_srs)?
+    };
 
     let mut rows = Vec::with_capacity(layer.feature_count() as usize);
     for feature in layer.features() {

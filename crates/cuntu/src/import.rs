@@ -33,6 +33,10 @@ pub struct ImportArgs {
     /// is saved there.
     #[arg(long)]
     mapping: Option<PathBuf>,
+    /// A roster without coordinates updates the households of this user's area (township
+    /// admin or village cadre), matched by house number, else address.
+    #[arg(long)]
+    user: Option<String>,
     /// Show fields, mapping, the first rows and every problem; write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -160,6 +164,16 @@ pub async fn import(store: Option<&Store>, args: &ImportArgs) -> Result<()> {
         }
     }
 
+    let any_geometry = table.rows.iter().any(|r| r.geometry.is_some());
+    if core_import::is_join(layer, &mapping, any_geometry) {
+        return join(store, args, &table, &mapping).await;
+    }
+    if !any_geometry && crs.is_none() && mapping.fields.contains_key("lon") {
+        bail!(
+            "经纬度来自表格的列，文件没有坐标系：请用 --crs 指定，如 --crs EPSG:4326、--crs EPSG:4490 或 --crs gcj02 / longitude and latitude come from columns and the file has no CRS: give one with --crs, e.g. --crs EPSG:4326, EPSG:4490 or gcj02"
+        );
+    }
+
     let core_import::Staging { staged, problems } = core_import::stage_all(
         layer,
         &mapping,
@@ -235,6 +249,109 @@ pub async fn import(store: Option<&Store>, args: &ImportArgs) -> Result<()> {
                 "crs": table.crs,
                 "inserted": counts.inserted,
                 "updated": counts.updated,
+            }),
+            ..Default::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// A roster without coordinates: rows matched to the households of `--user`'s area by house
+/// number (else address) update them, one transaction; unmatched rows are skipped by row.
+async fn join(
+    store: Option<&Store>,
+    args: &ImportArgs,
+    table: &cuntu_gdal::import::SourceTable,
+    mapping: &Mapping,
+) -> Result<()> {
+    let Some(field) = core_import::JoinField::of(mapping) else {
+        bail!("没有坐标（经度/纬度），也没有门牌号或地址可对应已有住户 / no coordinates (lon/lat) and no house number or address to match stored households");
+    };
+    let name = args.user.as_deref().context(
+        "表格没有坐标：按门牌号或地址更新已有住户时须用 --user 指定谁的范围 / the file has no coordinates: updating stored households by house number or address needs --user (whose area)",
+    )?;
+    let store = store.context("no database")?;
+    let user = store
+        .user_by_name(name)
+        .await?
+        .with_context(|| format!("没有用户 {name} / no user {name}"))?;
+    let account = store.account(&user).await?;
+    let areas: Vec<i64> = account
+        .roles
+        .iter()
+        .filter(|r| matches!(r.role, auth::Role::TownshipAdmin | auth::Role::VillageCadre))
+        .map(|r| r.area_id)
+        .collect();
+    if areas.is_empty() {
+        bail!(
+            "{name} 不是镇管理员或村干部 / {name} is neither a township admin nor a village cadre"
+        );
+    }
+    let candidates = store.join_candidates(&areas).await?;
+    let joined = core_import::join_roster(
+        mapping,
+        field,
+        table.rows.iter().map(|r| &r.values),
+        &candidates,
+    );
+    println!(
+        "无坐标：按 {field:?} 对应 {name} 范围内的 {} 户 / no coordinates: matched by {field:?} to the {} households of {name}'s area",
+        candidates.len(),
+        candidates.len()
+    );
+    for (row, id, u) in joined.updates.iter().take(5) {
+        println!("  {row} → household {id}: {}", serde_json::to_string(u)?);
+    }
+    println!("跳过 skipped: {}", joined.skipped.len());
+    for p in &joined.skipped {
+        println!("  {p}");
+    }
+    println!("问题 problems: {}", joined.problems.len());
+    for p in &joined.problems {
+        println!("  {p}");
+    }
+    if args.dry_run {
+        println!(
+            "试运行，未写入 / dry run, nothing written: {} households would be updated",
+            joined.updates.len()
+        );
+        return Ok(());
+    }
+    if !joined.problems.is_empty() {
+        bail!(
+            "{} 个问题，未写入任何数据 / {} problems, nothing written",
+            joined.problems.len(),
+            joined.problems.len()
+        );
+    }
+    let updates: Vec<_> = joined
+        .updates
+        .into_iter()
+        .map(|(_, id, u)| (id, u))
+        .collect();
+    let counts = store
+        .update_households(&updates, &mut |_| {})
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "写入失败，数据库未改变 / writing failed, the database is as it was: {e}"
+            )
+        })?;
+    println!(
+        "已写入 stored: 0 inserted, {} updated; {} skipped",
+        counts.updated,
+        joined.skipped.len()
+    );
+    store
+        .audit(AuditEntry {
+            user_id: Some(user.id),
+            username: Some(&user.username),
+            action: "import",
+            target: Some("households".to_string()),
+            detail: serde_json::json!({
+                "file": args.file.display().to_string(),
+                "updated": counts.updated,
+                "skipped": joined.skipped.len(),
             }),
             ..Default::default()
         })

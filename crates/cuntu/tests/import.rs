@@ -868,3 +868,101 @@ async fn hazards_and_roads_import_with_their_shapes_and_a_bad_row_writes_nothing
     assert!(!keyed.status.success());
     assert!(text(&keyed).contains("--key 仅用于"), "{}", text(&keyed));
 }
+
+#[tokio::test]
+async fn a_roster_without_coordinates_updates_the_users_households_by_house_number() {
+    let db = TestDatabase::new().await.unwrap();
+    two_villages(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    // 1号 and 2号 in V1, 3号 in V2.
+    let csv = roster_csv(dir.path(), "r.csv", &POINTS, &["旧一", "旧二", "旧三"]);
+    let run = cuntu(
+        &db.url,
+        &["import", &csv, "--layer", "households", "--crs", "4326"],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cuntu"))
+        .args(["user", "add", "cadre", "--name", "村干部"])
+        .env("DATABASE_URL", &db.url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"a-good-password\n")
+            .unwrap();
+    }
+    assert!(child.wait_with_output().unwrap().status.success());
+    let grant = cuntu(&db.url, &["user", "grant", "cadre", "village_cadre", "V1"]);
+    assert!(grant.status.success(), "{}", text(&grant));
+
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(
+        &roster,
+        "门牌号,户主,人口\n1号,新一,5\n3号,新三,1\n9号,新九,2\n",
+    )
+    .unwrap();
+    let r = roster.to_str().unwrap();
+    let refused = cuntu(&db.url, &["import", r, "--layer", "households"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("--user"), "{}", text(&refused));
+    let run = cuntu(
+        &db.url,
+        &["import", r, "--layer", "households", "--user", "cadre"],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    let report = text(&run);
+    assert!(
+        report.contains("0 inserted, 1 updated; 2 skipped"),
+        "{report}"
+    );
+    assert!(
+        report.contains("第 2 行 / row 2 [house_number]"),
+        "{report}"
+    );
+    assert!(
+        report.contains("第 3 行 / row 3 [house_number]"),
+        "{report}"
+    );
+    let names: Vec<(String, String, i16)> = sqlx::query_as(
+        "SELECT house_number, head_name, members FROM households ORDER BY house_number",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        names,
+        vec![
+            ("1号".into(), "新一".into(), 5),
+            ("2号".into(), "旧二".into(), 3),
+            // 3号 is in the other village: not the cadre's to change.
+            ("3号".into(), "旧三".into(), 4),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn coordinates_in_columns_gdal_does_not_place_still_need_a_crs() {
+    let db = TestDatabase::new().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // `long` is proposed for the longitude, but GDAL's CSV driver does not make a point of it.
+    let csv = dir.path().join("long.csv");
+    std::fs::write(&csv, "户主,long,lat\n甲,114.5,37.9\n").unwrap();
+    let c = csv.to_str().unwrap();
+    let refused = cuntu(&db.url, &["import", c, "--layer", "households"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("--crs"), "{}", text(&refused));
+    assert_eq!(count(&db, "households").await, 0);
+    let run = cuntu(
+        &db.url,
+        &["import", c, "--layer", "households", "--crs", "4326"],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    assert_eq!(count(&db, "households").await, 1);
+}

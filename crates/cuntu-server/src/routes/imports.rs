@@ -309,6 +309,12 @@ async fn plan(
         _ => None,
     };
     let any_geometry = table.rows.iter().any(|r| r.geometry.is_some());
+    // Longitude/latitude read from columns of a file without geometry need a CRS too.
+    let needs_crs = needs_crs
+        || (!any_geometry
+            && crs.is_none()
+            && !core_import::is_join(layer, &mapping, any_geometry)
+            && mapping.fields.contains_key("lon"));
     let mut plan = Plan {
         needs_crs,
         layer,
