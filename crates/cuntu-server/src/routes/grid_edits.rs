@@ -120,6 +120,25 @@ fn area_of(g: &Value) -> Result<Geometry<f64>, ApiError> {
             format!("The shape has {vertices} points, more than the limit of {MAX_VERTICES}"),
         ));
     }
+    // An empty polygon, or a ring of fewer than three points, is not a shape (PostGIS would
+    // fail on it with an internal error).
+    let polygons: Vec<&geo::Polygon<f64>> = match &geometry {
+        Geometry::Polygon(p) => vec![p],
+        Geometry::MultiPolygon(mp) => mp.0.iter().collect(),
+        _ => Vec::new(),
+    };
+    let short = polygons.is_empty()
+        || polygons.iter().any(|p| {
+            std::iter::once(p.exterior())
+                .chain(p.interiors())
+                .any(|ring| ring.0.len() < 4)
+        });
+    if short {
+        return Err(bad(
+            "形状为空，或有的环少于 3 个点：多边形的每个环至少需要 3 个不同的点并闭合",
+            "The shape is empty, or a ring has fewer than 3 points: each ring of a polygon needs at least 3 distinct points, closed",
+        ));
+    }
     Ok(geometry)
 }
 
