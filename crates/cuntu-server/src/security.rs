@@ -79,6 +79,27 @@ pub async fn add_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// Whether a caller's `x-request-id` may stand as ours: 1 to 64 of `A-Z a-z 0-9 . _ : -`.
+pub fn acceptable_request_id(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Drops a caller's `x-request-id` that is not [`acceptable_request_id`], so a fresh one is
+/// made: what reaches the log and the response is short and plain.
+pub async fn clean_request_id(mut request: Request, next: Next) -> Response {
+    let bad = request
+        .headers()
+        .get("x-request-id")
+        .is_some_and(|v| !acceptable_request_id(v.as_bytes()));
+    if bad {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
+}
+
 /// A token bucket per key: `burst` requests at once, then `per_second`.
 #[derive(Debug)]
 pub struct Limiter {
@@ -300,6 +321,18 @@ mod tests {
             ("x-forwarded-host", "cuntu.example"),
             ("origin", "https://cuntu.example")
         ])));
+    }
+
+    #[test]
+    fn request_ids_are_short_and_plain() {
+        assert!(acceptable_request_id(b"edge-7f3a"));
+        assert!(acceptable_request_id(
+            b"0b6c1f2e-1d0a-4c1e-9f7e-3b0c6f9d8a21"
+        ));
+        assert!(!acceptable_request_id(b""));
+        assert!(!acceptable_request_id(b"a b"));
+        assert!(!acceptable_request_id(b"<script>"));
+        assert!(!acceptable_request_id(&[b'a'; 65]));
     }
 
     #[test]

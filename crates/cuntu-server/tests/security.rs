@@ -130,6 +130,18 @@ async fn every_answer_carries_the_security_headers_and_a_request_id() {
         .await
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "edge-7f3a");
+    // One that is long or not plain is replaced by a fresh one.
+    for junk in ["a b c", "<script>alert(1)</script>", &"x".repeat(200)] {
+        let r = client()
+            .get(format!("{base}/healthz"))
+            .header("x-request-id", junk)
+            .send()
+            .await
+            .unwrap();
+        let id = r.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(id, junk);
+        assert_eq!(id.len(), 36, "{id}");
+    }
 }
 
 #[tokio::test]

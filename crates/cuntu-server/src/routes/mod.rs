@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
                 .on_response(crate::metrics::on_response),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(crate::security::clean_request_id))
 }
 
 async fn api_not_found(uri: Uri) -> ApiError {
