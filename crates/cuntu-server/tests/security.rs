@@ -353,6 +353,15 @@ async fn metrics_count_routes_by_template_and_read_deadlines_from_the_store() {
         .await
         .unwrap();
     }
+    // The same tile twice: made once, then answered from the tile cache.
+    let tile = cuntu_core::tile::TileCoord::containing(12, 9.55, 47.15).unwrap();
+    for _ in 0..2 {
+        client()
+            .get(format!("{base}/tiles/areas/12/{}/{}", tile.x, tile.y))
+            .send()
+            .await
+            .unwrap();
+    }
     for id in [township, 987_654_321] {
         client()
             .get(format!("{base}/api/areas/{id}"))
@@ -397,8 +406,12 @@ async fn metrics_count_routes_by_template_and_read_deadlines_from_the_store() {
         "raw URIs never label"
     );
     line("cuntu_http_request_duration_seconds_bucket{");
-    line("cuntu_tile_cache_hits_total");
-    line("cuntu_tile_cache_misses_total");
+    let value = |l: String| -> f64 { l.rsplit(' ').next().unwrap().parse().unwrap() };
+    assert!(value(line("cuntu_tile_cache_hits_total")) >= 1.0, "{text}");
+    assert!(
+        value(line("cuntu_tile_cache_misses_total")) >= 1.0,
+        "{text}"
+    );
     line("cuntu_db_pool_connections");
     line("cuntu_db_pool_idle_connections");
     assert_eq!(
