@@ -7,7 +7,7 @@ RELEASE_BIN := target/release/cuntu
 DEBUG_BIN := target/debug/cuntu
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json
 
-.PHONY: help run test deps web build build-debug lint unit e2e bench-grids bench-route county bench-exposure ogc-clients clean-db stop-db clean
+.PHONY: help run test deps web build build-debug lint unit e2e bench-grids bench-route county bench-exposure bench-tiles ogc-clients clean-db stop-db clean
 
 help:
 	@echo "make run       install what is missing, build, start PostGIS, load the demo, serve http://127.0.0.1:8080"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench-grids  grid proposals vs PySAL spopt max-p on the demo villages and a generated one"
 	@echo "make bench-route  visit routes vs VROOM and a proven optimum (OR-Tools) on the demo roads and a generated county"
 	@echo "make bench-exposure  households exposed to every hazard of a generated county: R-tree vs PostGIS"
+	@echo "make bench-tiles  county tiles vs Martin 1.14.0 (wrk, cold/warm), stale tiles, memory, locate vs PostGIS"
 
 ## Debian packages and node modules the project needs; installs only what is missing.
 deps:
@@ -92,6 +93,17 @@ county: build
 
 bench-exposure: county
 	DATABASE_URL='$(COUNTY_URL)' RUST_LOG=warn,sqlx=error $(RELEASE_BIN) bench exposure $(BENCH_ARGS)
+
+## Martin 1.14.0, the reference tile server, built once into the ignored .cuntu folder (~13 min).
+MARTIN := .cuntu/martin/bin/martin
+$(MARTIN):
+	$(CARGO) install martin --version 1.14.0 --locked --no-default-features --features postgres --root .cuntu/martin
+
+## Our tiles against Martin's on the county (wrk at 1, 8, 64 connections, cold and warm), stale
+## tiles after edits, memory, /api/locate against PostGIS. BENCH_ARGS adds flags (--seconds 20).
+bench-tiles: county $(MARTIN)
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	DATABASE_URL='$(COUNTY_URL)' RUST_LOG=warn,sqlx=error $(RELEASE_BIN) bench tiles --martin $(MARTIN) $(BENCH_ARGS)
 
 stop-db:
 	@if [ -x $(DEBUG_BIN) ]; then $(DEBUG_BIN) db down; elif [ -x $(RELEASE_BIN) ]; then $(RELEASE_BIN) db down; fi

@@ -145,15 +145,23 @@ impl LayerIndex<AreaMeta> {
     /// follows the parent links from the deepest area so that it is always one consistent
     /// path of the tree, and ties among the deepest are broken by the smaller id.
     pub fn locate(&self, point: Point<f64>) -> Vec<AreaRef> {
-        let deepest = self
-            .at_point(point)
-            .max_by(|a, b| {
-                a.data
-                    .kind
-                    .rank()
-                    .cmp(&b.data.kind.rank())
-                    .then(b.id.cmp(&a.id))
-            })
+        // Deepest level first, smaller id first: the first area that holds the point is the
+        // answer, and the large township and village outlines are rarely tested at all.
+        let mut candidates: Vec<&Indexed<AreaMeta>> = self
+            .tree
+            .locate_all_at_point(&[point.x(), point.y()])
+            .filter_map(|e| self.features.get(&e.data).map(|(_, f)| f))
+            .collect();
+        candidates.sort_unstable_by(|a, b| {
+            b.data
+                .kind
+                .rank()
+                .cmp(&a.data.kind.rank())
+                .then(a.id.cmp(&b.id))
+        });
+        let deepest = candidates
+            .into_iter()
+            .find(|f| f.geometry.intersects(&point))
             .map(|f| f.id);
         let mut chain = Vec::new();
         let mut next = deepest;

@@ -166,7 +166,14 @@ impl TileFrame {
         let tile_box = Self::clip_box();
         let clipped = match snapped.bounding_rect() {
             Some(b) if contains_rect(&tile_box, &b) => snapped,
-            Some(_) => tile_box.to_polygon().clip(&snapped, false),
+            Some(_) => MultiLineString(
+                snapped
+                    .0
+                    .iter()
+                    .flat_map(|ls| clip_line(&ls.0, &tile_box))
+                    .map(LineString)
+                    .collect(),
+            ),
             None => return None,
         };
         let parts: Vec<LineString<f64>> = clipped
@@ -240,6 +247,77 @@ impl TileFrame {
             _ => Some(Geometry::MultiPolygon(MultiPolygon(parts))),
         }
     }
+}
+
+/// The pieces of a line inside a box (Liang-Barsky, segment by segment): a general polygon
+/// clip costs far more, and most lines only cross an edge or two.
+fn clip_line(line: &[Coord<f64>], b: &Rect<f64>) -> Vec<Vec<Coord<f64>>> {
+    let mut pieces = Vec::new();
+    let mut current: Vec<Coord<f64>> = Vec::new();
+    for w in line.windows(2) {
+        match clip_segment(w[0], w[1], b) {
+            Some((from, to, entered, left)) => {
+                if entered || current.last() != Some(&from) {
+                    if current.len() >= 2 {
+                        pieces.push(std::mem::take(&mut current));
+                    }
+                    current.clear();
+                    current.push(from);
+                }
+                current.push(to);
+                if left {
+                    pieces.push(std::mem::take(&mut current));
+                }
+            }
+            None => {
+                if current.len() >= 2 {
+                    pieces.push(std::mem::take(&mut current));
+                }
+                current.clear();
+            }
+        }
+    }
+    if current.len() >= 2 {
+        pieces.push(current);
+    }
+    pieces
+}
+
+/// The part of segment a-b inside the box, and whether it was cut at its start or its end.
+fn clip_segment(
+    a: Coord<f64>,
+    b: Coord<f64>,
+    r: &Rect<f64>,
+) -> Option<(Coord<f64>, Coord<f64>, bool, bool)> {
+    let (dx, dy) = (b.x - a.x, b.y - a.y);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [
+        (-dx, a.x - r.min().x),
+        (dx, r.max().x - a.x),
+        (-dy, a.y - r.min().y),
+        (dy, r.max().y - a.y),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return None;
+            }
+        } else {
+            let t = q / p;
+            if p < 0.0 {
+                if t > t1 {
+                    return None;
+                }
+                t0 = t0.max(t);
+            } else {
+                if t < t0 {
+                    return None;
+                }
+                t1 = t1.min(t);
+            }
+        }
+    }
+    let at = |t: f64| coord! { x: a.x + t * dx, y: a.y + t * dy };
+    Some((at(t0), at(t1), t0 > 0.0, t1 < 1.0))
 }
 
 /// Whether a clipped line runs only along one edge of the clip box: what is left of a line
@@ -516,6 +594,35 @@ mod tests {
         let b = i64::from(BUFFER) as f64;
         assert_eq!(ls.0.first().map(|c| c.x), Some(-b));
         assert_eq!(ls.0.last().map(|c| c.x), Some(f64::from(EXTENT) + b));
+    }
+
+    #[test]
+    fn a_line_leaving_and_coming_back_becomes_two_pieces() {
+        let b = Rect::new(coord! { x: 0.0, y: 0.0 }, coord! { x: 10.0, y: 10.0 });
+        let line = [
+            coord! { x: 2.0, y: 5.0 },
+            coord! { x: 20.0, y: 5.0 },
+            coord! { x: 20.0, y: 8.0 },
+            coord! { x: 5.0, y: 8.0 },
+            coord! { x: 5.0, y: 9.0 },
+        ];
+        let pieces = clip_line(&line, &b);
+        assert_eq!(
+            pieces,
+            vec![
+                vec![coord! { x: 2.0, y: 5.0 }, coord! { x: 10.0, y: 5.0 }],
+                vec![
+                    coord! { x: 10.0, y: 8.0 },
+                    coord! { x: 5.0, y: 8.0 },
+                    coord! { x: 5.0, y: 9.0 }
+                ],
+            ]
+        );
+        assert!(clip_line(
+            &[coord! { x: 20.0, y: 0.0 }, coord! { x: 30.0, y: 5.0 }],
+            &b
+        )
+        .is_empty());
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub fn expired_session_cookie() -> String {
     format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
 }
 
-fn presented_token(parts: &Parts) -> Option<String> {
+pub(crate) fn presented_token(parts: &Parts) -> Option<String> {
     if let Some(bearer) = parts
         .headers
         .get(AUTHORIZATION)

@@ -27,10 +27,22 @@ pub use i18n::Lang;
 pub use index::MapIndex;
 pub use routes::grid_layer::proposal_json;
 
-/// What every handler shares: the store, the R-tree cache, where the web build is, the road
-/// network.
+/// The state every handler gets: one allocation shared by all, so that handing it to each
+/// request and middleware is a reference count, not a copy of its fields.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every handler shares: the store, the R-tree cache, where the web build is, the road
+/// network, the tile cache.
+pub struct Shared {
     pub store: Store,
     pub index: Arc<RwLock<MapIndex>>,
     pub web_dir: PathBuf,
@@ -106,7 +118,7 @@ pub struct ServerConfig {
 pub async fn prepare(store: Store, web_dir: PathBuf) -> Result<AppState, cuntu_store::StoreError> {
     let listener = wait_for(|| store.listen()).await;
     let index = wait_for(|| MapIndex::load(&store)).await;
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         store: store.clone(),
         index: Arc::new(RwLock::new(index)),
         web_dir,
@@ -115,7 +127,7 @@ pub async fn prepare(store: Store, web_dir: PathBuf) -> Result<AppState, cuntu_s
         tiles: Arc::new(tilecache::TileCache::new(tile_cache_budget())),
         tile_engine: TileEngine::from_env(),
         sync: index::SyncPoint::default(),
-    };
+    }));
     tokio::spawn(index::follow_changes(
         store.clone(),
         state.index.clone(),

@@ -79,8 +79,17 @@ struct Inner {
     zooms: [u32; 8],
 }
 
+/// How long a token's household scope is remembered for tiles: a map asks dozens of tiles at
+/// once, and each would otherwise look the session up. A logout or a changed role reaches the
+/// tiles within this time.
+pub const SCOPE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// When a token's household roots were looked up, and what they were.
+type RememberedScope = (std::time::Instant, Arc<Vec<i64>>);
+
 pub struct TileCache {
     inner: Mutex<Inner>,
+    scopes: Mutex<HashMap<Vec<u8>, RememberedScope>>,
     epoch: AtomicU64,
     budget: usize,
     hits: AtomicU64,
@@ -96,6 +105,7 @@ impl TileCache {
     pub fn new(budget: usize) -> Self {
         TileCache {
             inner: Mutex::new(Inner::default()),
+            scopes: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             budget,
             hits: AtomicU64::new(0),
@@ -108,6 +118,23 @@ impl TileCache {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The household roots remembered for a token, if looked up less than [`SCOPE_TTL`] ago.
+    pub fn scope_of(&self, token_hash: &[u8]) -> Option<Arc<Vec<i64>>> {
+        let scopes = self.scopes.lock().unwrap_or_else(|p| p.into_inner());
+        scopes
+            .get(token_hash)
+            .filter(|(at, _)| at.elapsed() < SCOPE_TTL)
+            .map(|(_, roots)| roots.clone())
+    }
+
+    pub fn remember_scope(&self, token_hash: Vec<u8>, roots: Arc<Vec<i64>>) {
+        let mut scopes = self.scopes.lock().unwrap_or_else(|p| p.into_inner());
+        if scopes.len() > 10_000 {
+            scopes.retain(|_, (at, _)| at.elapsed() < SCOPE_TTL);
+        }
+        scopes.insert(token_hash, (std::time::Instant::now(), roots));
     }
 
     /// The generation of the cache's contents; take it before drawing a tile.

@@ -36,6 +36,9 @@ pub enum BenchCommand {
     Exposure(crate::bench_exposure::ExposureBench),
     /// A generated GeoPackage of points: `cuntu import` against `ogr2ogr -f PostgreSQL`.
     Import(crate::bench_import::ImportBench),
+    /// Tiles of the county against Martin (wrk, cold and warm caches), stale tiles after
+    /// edits, memory, and `/api/locate` against PostGIS `ST_Contains`.
+    Tiles(crate::bench_tiles::TilesBench),
 }
 
 #[derive(Args)]
@@ -96,6 +99,10 @@ pub async fn run(store: Option<&Store>, command: &BenchCommand) -> Result<()> {
         BenchCommand::Exposure(args) => {
             let store = store.context("the exposure benchmark needs the database")?;
             crate::bench_exposure::run(store, args).await
+        }
+        BenchCommand::Tiles(args) => {
+            let store = store.context("the tile benchmark needs the county's database")?;
+            crate::bench_tiles::run(store, args).await
         }
         // Runs in throwaway databases of its own, so it needs none given.
         BenchCommand::Import(args) => crate::bench_import::run(args).await,

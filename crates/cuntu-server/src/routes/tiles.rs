@@ -1,6 +1,7 @@
 //! `/tiles`: the catalogue, TileJSON 3.0.0 per layer, and MVT tiles with ETag/304.
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -194,44 +195,68 @@ enum Encoding {
     Identity,
 }
 
-/// The best encoding the client accepts (a `q=0` refuses one).
+/// The best encoding the client accepts (a `q=0` refuses one). Runs on every tile request:
+/// no allocation.
 fn negotiate(headers: &HeaderMap) -> Encoding {
-    let accepted: Vec<(String, bool)> = headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|item| {
+    let (mut brotli, mut gzip) = (false, false);
+    for value in headers.get_all(header::ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
             let mut parts = item.split(';');
-            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let name = parts.next().unwrap_or("").trim();
             let refused = parts.any(|p| {
                 p.trim()
                     .strip_prefix("q=")
                     .and_then(|q| q.trim().parse::<f32>().ok())
                     .is_some_and(|q| q <= 0.0)
             });
-            (name, !refused)
-        })
-        .collect();
-    let accepts = |name: &str| accepted.iter().any(|(n, ok)| *ok && n == name);
-    if accepts("br") {
+            if refused {
+                continue;
+            }
+            brotli |= name.eq_ignore_ascii_case("br");
+            gzip |= name.eq_ignore_ascii_case("gzip");
+        }
+    }
+    if brotli {
         Encoding::Brotli
-    } else if accepts("gzip") {
+    } else if gzip {
         Encoding::Gzip
     } else {
         Encoding::Identity
     }
 }
 
+/// The household roots of whoever asks: from the session (or token), remembered for a few
+/// seconds per token so that a map's burst of tiles costs one lookup.
+async fn viewer_roots(state: &AppState, parts: &mut Parts) -> Result<Arc<Vec<i64>>, ApiError> {
+    let Some(token) = crate::auth::presented_token(parts) else {
+        return Ok(Arc::new(Vec::new()));
+    };
+    let hash = crate::auth::token_hash(&token);
+    if let Some(roots) = state.tiles.scope_of(&hash) {
+        return Ok(roots);
+    }
+    let viewer = Viewer::from_request_parts(parts, state).await?;
+    let roots = Arc::new(viewer.household_roots());
+    state.tiles.remember_scope(hash, roots.clone());
+    Ok(roots)
+}
+
 async fn tile(
     State(state): State<AppState>,
-    viewer: Viewer,
     Path((id, z, x, y)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let layer = find_layer(&id)?;
     let coord = parse_tile(&z, &x, &y)?;
-    let roots = viewer.household_roots();
+    let (mut parts, _) = request.into_parts();
+    // Only personal layers depend on who asks: the others skip the session lookup.
+    let roots = if is_scoped(layer.id) {
+        viewer_roots(&state, &mut parts).await?
+    } else {
+        Arc::new(Vec::new())
+    };
+    let headers = &parts.headers;
     let drawn = match state.tile_engine {
         TileEngine::Memory => memory_tile(&state, layer, coord, &roots).await,
         TileEngine::Postgis => {
@@ -257,7 +282,7 @@ async fn tile(
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let (body, encoding) = match negotiate(&headers) {
+        let (body, encoding) = match negotiate(headers) {
             Encoding::Brotli if !drawn.brotli().is_empty() => (drawn.brotli().clone(), Some("br")),
             Encoding::Brotli | Encoding::Gzip if !drawn.gzip.is_empty() => {
                 (drawn.gzip.clone(), Some("gzip"))
