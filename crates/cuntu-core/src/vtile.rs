@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use geo::{
-    coord, BooleanOps, BoundingRect, Coord, Geometry, LineString, MapCoords, MultiLineString,
-    MultiPoint, MultiPolygon, Point, Polygon, Rect, Simplify,
+    coord, BoundingRect, Coord, Geometry, LineString, MapCoords, MultiLineString, MultiPoint,
+    MultiPolygon, Point, Polygon, Rect, Simplify,
 };
 use geozero::mvt::tile::{Feature, Layer};
 use geozero::mvt::{Message, TagsBuilder, Tile, TileValue};
@@ -226,7 +226,23 @@ impl TileFrame {
         let tile_box = Self::clip_box();
         let clipped = match snapped.bounding_rect() {
             Some(b) if contains_rect(&tile_box, &b) => snapped,
-            Some(_) => snapped.intersection(&tile_box.to_polygon()),
+            // Sutherland-Hodgman per ring: where a concave outline leaves and re-enters the
+            // box, the piece between runs along the box's edge, in the buffer, out of sight.
+            Some(_) => MultiPolygon(
+                snapped
+                    .0
+                    .iter()
+                    .filter_map(|p| {
+                        let exterior = clip_ring(p.exterior(), &tile_box)?;
+                        let holes = p
+                            .interiors()
+                            .iter()
+                            .filter_map(|r| clip_ring(r, &tile_box))
+                            .collect();
+                        Some(Polygon::new(exterior, holes))
+                    })
+                    .collect(),
+            ),
             None => return None,
         };
         let mut parts = Vec::new();
@@ -247,6 +263,56 @@ impl TileFrame {
             _ => Some(Geometry::MultiPolygon(MultiPolygon(parts))),
         }
     }
+}
+
+/// A closed ring cut to a box (Sutherland-Hodgman, one box edge at a time); `None` when
+/// nothing of it is inside.
+fn clip_ring(ring: &LineString<f64>, b: &Rect<f64>) -> Option<LineString<f64>> {
+    let mut points: Vec<Coord<f64>> = ring.0.clone();
+    if points.first() == points.last() {
+        points.pop();
+    }
+    type Inside = fn(Coord<f64>, f64) -> bool;
+    type Cross = fn(Coord<f64>, Coord<f64>, f64) -> Coord<f64>;
+    let at_x = |a: Coord<f64>, c: Coord<f64>, x: f64| {
+        let t = (x - a.x) / (c.x - a.x);
+        coord! { x: x, y: a.y + t * (c.y - a.y) }
+    };
+    let at_y = |a: Coord<f64>, c: Coord<f64>, y: f64| {
+        let t = (y - a.y) / (c.y - a.y);
+        coord! { x: a.x + t * (c.x - a.x), y: y }
+    };
+    let edges: [(Inside, Cross, f64); 4] = [
+        (|c, v| c.x >= v, at_x, b.min().x),
+        (|c, v| c.x <= v, at_x, b.max().x),
+        (|c, v| c.y >= v, at_y, b.min().y),
+        (|c, v| c.y <= v, at_y, b.max().y),
+    ];
+    for (inside, cross, v) in edges {
+        if points.is_empty() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(points.len() + 4);
+        let mut previous = points[points.len() - 1];
+        for &current in &points {
+            match (inside(current, v), inside(previous, v)) {
+                (true, true) => out.push(current),
+                (true, false) => {
+                    out.push(cross(previous, current, v));
+                    out.push(current);
+                }
+                (false, true) => out.push(cross(previous, current, v)),
+                (false, false) => {}
+            }
+            previous = current;
+        }
+        points = out;
+    }
+    if points.len() < 3 {
+        return None;
+    }
+    points.push(points[0]);
+    Some(LineString(points))
 }
 
 /// The pieces of a line inside a box (Liang-Barsky, segment by segment): a general polygon
