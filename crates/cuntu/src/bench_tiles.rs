@@ -268,19 +268,24 @@ fn wrk(
     })
 }
 
+/// The box of all townships (west, south, east, north): where the tiles and points go.
+async fn county_extent(store: &Store) -> Result<(f64, f64, f64, f64)> {
+    sqlx::query_as(
+        "SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) FROM \
+         (SELECT ST_Extent(geom)::geometry x FROM areas WHERE kind = 'township') b",
+    )
+    .fetch_one(store.pool())
+    .await
+    .context("the county's extent (is the county loaded? `make county`)")
+}
+
 /// Every tile z10-z16 over the townships, for each layer, shuffled.
 async fn tile_list(
     store: &Store,
     layers: &[String],
     seed: u64,
 ) -> Result<Vec<(String, TileCoord)>> {
-    let (w, s, e, n): (f64, f64, f64, f64) = sqlx::query_as(
-        "SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) FROM \
-         (SELECT ST_Extent(geom)::geometry x FROM areas WHERE kind = 'township') b",
-    )
-    .fetch_one(store.pool())
-    .await
-    .context("the county's extent (is the county loaded? `make county`)")?;
+    let (w, s, e, n) = county_extent(store).await?;
     let mut tiles = Vec::new();
     for z in 10..=16 {
         let nw = TileCoord::containing(z, w, n)?;
@@ -453,12 +458,7 @@ async fn stale_tiles(
 /// `/api/locate` for many points against PostGIS, one `ST_Contains` query per point
 /// (8 at a time) and, as PostGIS's best case, one set query for all.
 async fn locate(store: &Store, points: usize, seed: u64) -> Result<String> {
-    let (w, s, e, n): (f64, f64, f64, f64) = sqlx::query_as(
-        "SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) FROM \
-         (SELECT ST_Extent(geom)::geometry x FROM areas WHERE kind = 'township') b",
-    )
-    .fetch_one(store.pool())
-    .await?;
+    let (w, s, e, n) = county_extent(store).await?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let pts: Vec<[f64; 2]> = (0..points)
         .map(|_| [rng.gen_range(w..e), rng.gen_range(s..n)])
