@@ -400,7 +400,9 @@ export function buildStyle(sources: Partial<Record<SourceId, string>>, l: Lang):
           'text-field': ['to-string', ['get', 'count']],
           'text-font': FONT,
           'text-size': 11,
-          'text-allow-overlap': true,
+          // Where villages are dense the circles overlap; a count drawn on top of another
+          // says nothing, so overlapping counts are left out until the map zooms in.
+          'text-allow-overlap': false,
         },
         paint: { 'text-color': '#ffffff' },
       },
