@@ -4,7 +4,7 @@ import { lang } from './i18n';
 
 const zh = {
   title: '导入数据',
-  intro: '上传住户花名册（Excel）、GeoPackage、Shapefile（.zip）、KML、GeoJSON、GPX 或 CSV。先试运行检查，确认无误后再导入；导入要么全部成功，要么不写入任何数据。',
+  intro: '上传住户花名册（Excel）、GeoPackage、Shapefile（.zip）、KML/KMZ、GeoJSON、GPX、CSV、CAD 图（DXF）或 OpenStreetMap 数据（.osm.pbf：建筑作住户、道路、设施）。先试运行检查，确认无误后再导入；导入要么全部成功，要么不写入任何数据。',
   noRole: '只有镇管理员和村干部可以导入数据。',
   file: '文件',
   layer: '导入到',
@@ -81,7 +81,7 @@ type Key = keyof typeof zh;
 
 const en: Record<Key, string> = {
   title: 'Import data',
-  intro: 'Upload a household roster (Excel), GeoPackage, Shapefile (.zip), KML, GeoJSON, GPX or CSV. A dry run checks it first; the import then stores every row or none.',
+  intro: 'Upload a household roster (Excel), GeoPackage, Shapefile (.zip), KML/KMZ, GeoJSON, GPX, CSV, a CAD drawing (DXF) or OpenStreetMap data (.osm.pbf: buildings as households, roads, facilities). A dry run checks it first; the import then stores every row or none.',
   noRole: 'Only township admins and village cadres import data.',
   file: 'File',
   layer: 'Import into',

@@ -28,6 +28,7 @@ interface DryRun {
   layer: string;
   crs: string | null;
   needs_crs: boolean;
+  notes: { zh: string; en: string }[];
   mode: 'insert' | 'join';
   join_field: 'house_number' | 'address' | null;
   fields: string[];
@@ -119,7 +120,7 @@ function chosenLayer(): string {
 
 function buildForm(): HTMLFormElement {
   const f = el('form', { class: 'imp-form', id: 'import-form', novalidate: '' });
-  const file = el('input', { type: 'file', name: 'file', id: 'import-file', accept: '.xlsx,.xls,.ods,.csv,.geojson,.json,.gpkg,.zip,.kml,.kmz,.gpx' });
+  const file = el('input', { type: 'file', name: 'file', id: 'import-file', accept: '.xlsx,.xls,.ods,.csv,.geojson,.json,.gpkg,.zip,.kml,.kmz,.gpx,.dxf,.pbf,.osm' });
   const layer = el('select', { name: 'layer', id: 'import-layer' });
   const crs = el('select', { name: 'crs', id: 'import-crs' });
   const epsg = el('input', { name: 'epsg', id: 'import-epsg', inputmode: 'numeric', placeholder: '4547' });
@@ -316,6 +317,7 @@ function renderDry(d: DryRun): HTMLElement {
   if (d.needs_crs) head.append(el('p', { class: 'imp-warn', id: 'import-needs-crs' }, mt('dry.needsCrs')));
   else if (d.mode === 'join') head.append(el('p', { class: 'imp-note' }, mtf('dry.join', { field: mt(`field.${d.join_field ?? 'house_number'}`) })));
   else if (d.crs) head.append(el('p', { class: 'imp-note' }, mtf('dry.crs', { crs: d.crs })));
+  for (const n of d.notes ?? []) head.append(el('p', { class: 'imp-note source-note' }, lang() === 'en' ? n.en : n.zh));
   wrap.append(head);
 
   const map = section(mt('mapping'));

@@ -127,7 +127,15 @@ impl ImportLayer {
             Self::Facilities => &[
                 (
                     "kind",
-                    &["kind", "type", "category", "类型", "设施类型", "类别"],
+                    &[
+                        "kind",
+                        "type",
+                        "category",
+                        "amenity",
+                        "类型",
+                        "设施类型",
+                        "类别",
+                    ],
                 ),
                 ("name", &["name", "名称", "设施名称"]),
                 ("capacity", &["capacity", "容量", "容纳人数"]),
@@ -416,7 +424,8 @@ const FACILITY_KINDS: &[(&str, &[&str])] = &[
     ("police", &["警务室", "派出所"]),
 ];
 
-fn normalise_facility_kind(s: &str) -> Option<&'static str> {
+/// `卫生室`, `doctors`, `clinic` → `clinic`: the stored code of a facility kind, if known.
+pub fn normalise_facility_kind(s: &str) -> Option<&'static str> {
     let t = s.trim();
     FACILITY_KINDS
         .iter()

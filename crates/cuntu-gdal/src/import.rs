@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cuntu_core::import::SourceCrs;
+use cuntu_core::import::{ImportLayer, SourceCrs};
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 use gdal::vector::LayerAccess;
 use gdal::{Dataset, DatasetOptions, GdalOpenFlags};
@@ -21,6 +21,9 @@ pub struct SourceTable {
     pub rows: Vec<SourceFeature>,
     /// The CRS and the conversion applied, for the import report.
     pub crs: String,
+    /// What the reader chose to leave out and why (an OSM extract's features that the target
+    /// layer does not take), in Chinese and English, for the import report.
+    pub notes: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,13 +53,27 @@ pub(crate) fn err(zh: impl Into<String>, en: impl Into<String>) -> ReadError {
     }
 }
 
-/// The name GDAL opens: zipped files through `/vsizip/`.
-fn gdal_path(path: &Path) -> PathBuf {
+/// The names GDAL may open, tried in order until one holds features: zipped files through
+/// `/vsizip/`. A KMZ is tried first at its `doc.kml`, because LIBKML opening a single-document
+/// `.kmz` itself loses the schema of `ExtendedData` (every attribute but the name); a KMZ whose
+/// `doc.kml` only links to layers inside it (as GDAL writes them) is then opened whole.
+fn gdal_paths(path: &Path) -> Vec<PathBuf> {
     let lower = path.to_string_lossy().to_lowercase();
     if lower.ends_with(".zip") {
-        PathBuf::from(format!("/vsizip/{}", path.display()))
+        vec![PathBuf::from(format!("/vsizip/{}", path.display()))]
+    } else if lower.ends_with(".kmz") {
+        let zipped = PathBuf::from(format!("/vsizip/{}", path.display()));
+        let doc = gdal::vsi::read_dir(&zipped, false).ok().and_then(|names| {
+            names
+                .into_iter()
+                .find(|n| n.to_string_lossy().eq_ignore_ascii_case("doc.kml"))
+        });
+        doc.map(|d| zipped.join(d))
+            .into_iter()
+            .chain([path.to_path_buf()])
+            .collect()
     } else {
-        path.to_path_buf()
+        vec![path.to_path_buf()]
     }
 }
 
@@ -72,9 +89,11 @@ fn wgs84() -> Result<SpatialRef, ReadError> {
     Ok(s)
 }
 
-/// Reads the first layer with features. `progress` hears the rows read so far.
+/// Reads the first layer with features; from an OSM extract, the features the target layer
+/// takes (see [`crate::osm::read_for_import`]). `progress` hears the rows read so far.
 pub fn read(
     path: &Path,
+    layer: ImportLayer,
     crs: Option<SourceCrs>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<SourceTable, ReadError> {
@@ -87,6 +106,9 @@ pub fn read(
     if crate::roster::is_spreadsheet(path) {
         return crate::roster::read_roster(path, crs, progress);
     }
+    if crate::osm::is_osm(path) {
+        return crate::osm::read_for_import(path, layer, crs, progress);
+    }
     // CSV: GDAL finds the point in lon/lat columns (Chinese names too) or a WKT column.
     let csv_options = [
         "X_POSSIBLE_NAMES=lon,lng,longitude,经度,x,X",
@@ -95,21 +117,43 @@ pub fn read(
         "KEEP_GEOM_COLUMNS=YES",
         "AUTODETECT_TYPE=NO",
     ];
-    let options = DatasetOptions {
+    let options = || DatasetOptions {
         open_flags: GdalOpenFlags::GDAL_OF_VECTOR | GdalOpenFlags::GDAL_OF_READONLY,
         open_options: is_csv(path).then_some(&csv_options[..]),
         ..Default::default()
     };
-    let dataset = Dataset::open_ex(gdal_path(path), options).map_err(|e| {
-        err(
-            format!("无法打开 {}：文件损坏或格式不支持（{e}）", path.display()),
-            format!(
-                "cannot open {}: the file is damaged or not a supported format ({e})",
-                path.display()
-            ),
-        )
-    })?;
+    let mut opened = None;
+    let mut open_error = None;
+    for candidate in gdal_paths(path) {
+        match Dataset::open_ex(&candidate, options()) {
+            Ok(d) if d.layers().any(|l| l.feature_count() > 0) => {
+                opened = Some(d);
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => open_error = Some(e),
+        }
+    }
+    let dataset = match (opened, open_error) {
+        (Some(d), _) => d,
+        (None, Some(e)) => {
+            return Err(err(
+                format!("无法打开 {}：文件损坏或格式不支持（{e}）", path.display()),
+                format!(
+                    "cannot open {}: the file is damaged or not a supported format ({e})",
+                    path.display()
+                ),
+            ))
+        }
+        (None, None) => {
+            return Err(err(
+                format!("{} 中没有任何要素", path.display()),
+                format!("{} holds no features", path.display()),
+            ))
+        }
+    };
     let driver = dataset.driver().short_name();
+    let cad = driver == "DXF";
     let mut layer = dataset
         .layers()
         .find(|l| l.feature_count() > 0)
@@ -146,7 +190,12 @@ pub fn read(
                     Some(t) => g.transform(t),
                     None => Ok(g.clone()),
                 };
-                match moved.and_then(|g| g.to_geo()) {
+                // Heights (KML's Z, 3D CAD) are not kept; geo reads 2D geometries only.
+                match moved.and_then(|mut g| {
+                    g.flatten_to_2d();
+                    g.to_geo()
+                }) {
+                    Ok(g) if cad => (Some(closed_polyline_as_polygon(g)), None),
                     Ok(g) => (Some(g), None),
                     Err(e) => (None, Some(e.to_string())),
                 }
@@ -168,7 +217,20 @@ pub fn read(
         fields,
         rows,
         crs: crs_text,
+        notes: Vec::new(),
     })
+}
+
+/// CAD drawings outline parcels and zones with closed polylines, which GDAL 3.6 reads as
+/// lines (`DXF_CLOSED_LINE_AS_POLYGON` came later): a closed ring of at least three distinct
+/// points is read as the polygon it draws.
+fn closed_polyline_as_polygon(g: geo::Geometry<f64>) -> geo::Geometry<f64> {
+    match g {
+        geo::Geometry::LineString(l) if l.is_closed() && l.0.len() >= 4 => {
+            geo::Geometry::Polygon(geo::Polygon::new(l, Vec::new()))
+        }
+        other => other,
+    }
 }
 
 /// The transform to WGS84 (None: coordinates are lon/lat to keep, or GCJ-02/BD-09 that core

@@ -147,5 +147,6 @@ pub fn read_roster(
         fields,
         rows,
         crs: crs_text,
+        notes: Vec::new(),
     })
 }

@@ -1,6 +1,10 @@
-//! `cuntu bench import`: a generated GeoPackage of N household points imported by
-//! `cuntu import` (read, map, check, one transaction) and by `ogr2ogr -f PostgreSQL -append`
-//! into the same `households` table (same triggers) of a throwaway database, in one run.
+//! `cuntu bench import`: in one run, two sources imported by `cuntu import` (read, map, check,
+//! one transaction) and by `ogr2ogr -f PostgreSQL -append` into the same `households` table
+//! (same triggers) of throwaway databases:
+//! - every building of an OSM extract (Liechtenstein) as one household at a point inside it;
+//!   ogr2ogr reads the same file with the same tag configuration and takes the same point
+//!   (SpatiaLite's `ST_PointOnSurface`);
+//! - a generated GeoPackage of N household points.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,6 +20,9 @@ pub struct ImportBench {
     /// Points in the generated GeoPackage.
     #[arg(long, default_value_t = 1_000_000)]
     points: usize,
+    /// The OSM extract whose buildings are imported as households (skipped when absent).
+    #[arg(long, default_value = "data/liechtenstein-2022-07-24.osm.pbf")]
+    osm: std::path::PathBuf,
 }
 
 fn run_ok(cmd: &mut Command, what: &str) -> Result<()> {
@@ -85,15 +92,24 @@ fn pg_keywords(url: &str) -> Result<String> {
 }
 
 pub async fn run(args: &ImportBench) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    println!("generating {} points ...", args.points);
-    let gpkg = generate(dir.path(), args.points)?;
+    if args.osm.exists() {
+        buildings(&args.osm).await?;
+    } else {
+        println!(
+            "{} not found: the OSM buildings half is skipped (--osm names another extract)",
+            args.osm.display()
+        );
+    }
+    points(args.points).await
+}
 
-    // Ours: the whole of `cuntu import` but the printing.
-    let ours_db = TestDatabase::new().await?;
+/// Imports a read table as `cuntu import` does: map, check every row, one transaction.
+/// Rows stored, seconds mapping and checking, seconds writing.
+async fn stage_and_store(
+    db: &TestDatabase,
+    table: &cuntu_gdal::import::SourceTable,
+) -> Result<(u64, f64, f64)> {
     let started = Instant::now();
-    let table = cuntu_gdal::import::read(&gpkg, None, &mut |_| {})?;
-    let read_s = started.elapsed().as_secs_f64();
     let mapping = core_import::propose_mapping(ImportLayer::Households, &table.fields);
     let mut rows = Vec::with_capacity(table.rows.len());
     for (i, r) in table.rows.iter().enumerate() {
@@ -109,7 +125,92 @@ pub async fn run(args: &ImportBench) -> Result<()> {
         }
     }
     let staged_s = started.elapsed().as_secs_f64();
-    let counts = ours_db.store.import_households(&rows, &mut |_| {}).await?;
+    let counts = db.store.import_households(&rows, &mut |_| {}).await?;
+    Ok((
+        counts.inserted,
+        staged_s,
+        started.elapsed().as_secs_f64() - staged_s,
+    ))
+}
+
+async fn household_count(db: &TestDatabase) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM households")
+        .fetch_one(db.store.pool())
+        .await?)
+}
+
+/// Every building of an OSM extract as a household, ours against ogr2ogr.
+async fn buildings(osm: &Path) -> Result<()> {
+    println!("OSM buildings of {} as households:", osm.display());
+    let ours_db = TestDatabase::new().await?;
+    let started = Instant::now();
+    let table = cuntu_gdal::import::read(osm, ImportLayer::Households, None, &mut |_| {})?;
+    let read_s = started.elapsed().as_secs_f64();
+    let (inserted, map_s, write_s) = stage_and_store(&ours_db, &table).await?;
+    let ours = started.elapsed().as_secs_f64();
+
+    // ogr2ogr with the same tag configuration the import writes, so it sees the same fields.
+    let conf = std::env::temp_dir().join("cuntu-bench-osmconf.ini");
+    std::fs::write(&conf, include_str!("../../../data/osmconf.ini"))?;
+    let ogr_db = TestDatabase::new().await?;
+    let started = Instant::now();
+    run_ok(
+        Command::new("ogr2ogr").args([
+            "-f",
+            "PostgreSQL",
+            &pg_keywords(&ogr_db.url)?,
+            osm.to_str().context("path")?,
+            "--config",
+            "OSM_CONFIG_FILE",
+            conf.to_str().context("path")?,
+            "--config",
+            "PG_USE_COPY",
+            "YES",
+            "-dialect",
+            "SQLite",
+            "-sql",
+            "SELECT ST_PointOnSurface(GEOMETRY) AS geom, addr_housenumber AS house_number, \
+             CASE WHEN addr_street IS NULL THEN NULL \
+                  ELSE trim(addr_street || ' ' || coalesce(addr_housenumber, '')) END AS address \
+             FROM multipolygons WHERE building IS NOT NULL AND building <> 'no'",
+            "-nlt",
+            "POINT",
+            "-append",
+            "-nln",
+            "households",
+        ]),
+        "ogr2ogr -f PostgreSQL (OSM buildings)",
+    )?;
+    let ogr = started.elapsed().as_secs_f64();
+    let ogr_rows = household_count(&ogr_db).await?;
+    let ours_rows = household_count(&ours_db).await?;
+    println!(
+        "  cuntu import: {inserted} buildings in {ours:.2} s ({:.0} rows/s; read {read_s:.2} s, map+check {map_s:.2} s, write {write_s:.2} s)",
+        inserted as f64 / ours,
+    );
+    println!(
+        "  ogr2ogr -f PostgreSQL -append (COPY, SpatiaLite ST_PointOnSurface): {ogr_rows} rows in {ogr:.2} s ({:.0} rows/s)",
+        ogr_rows as f64 / ogr
+    );
+    if ours_rows != ogr_rows {
+        println!("  row counts differ: cuntu {ours_rows}, ogr2ogr {ogr_rows}");
+    }
+    println!("  ratio cuntu/ogr2ogr time: {:.2}", ours / ogr);
+    Ok(())
+}
+
+/// A generated GeoPackage of `n` household points, ours against ogr2ogr.
+async fn points(n: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    println!("generating {n} points ...");
+    let gpkg = generate(dir.path(), n)?;
+
+    // Ours: the whole of `cuntu import` but the printing.
+    let ours_db = TestDatabase::new().await?;
+    let started = Instant::now();
+    let table = cuntu_gdal::import::read(&gpkg, ImportLayer::Households, None, &mut |_| {})?;
+    let read_s = started.elapsed().as_secs_f64();
+    let (inserted, map_s, write_s) = stage_and_store(&ours_db, &table).await?;
     let ours = started.elapsed().as_secs_f64();
 
     // ogr2ogr into the same table of another fresh database.
@@ -131,16 +232,11 @@ pub async fn run(args: &ImportBench) -> Result<()> {
         "ogr2ogr -f PostgreSQL",
     )?;
     let ogr = started.elapsed().as_secs_f64();
-    let ogr_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM households")
-        .fetch_one(ogr_db.store.pool())
-        .await?;
+    let ogr_rows = household_count(&ogr_db).await?;
 
     println!(
-        "cuntu import: {} rows in {ours:.2} s ({:.0} rows/s; read {read_s:.2} s, map+check {:.2} s, write {:.2} s)",
-        counts.inserted,
-        counts.inserted as f64 / ours,
-        staged_s - read_s,
-        ours - staged_s
+        "cuntu import: {inserted} rows in {ours:.2} s ({:.0} rows/s; read {read_s:.2} s, map+check {map_s:.2} s, write {write_s:.2} s)",
+        inserted as f64 / ours,
     );
     println!(
         "ogr2ogr -f PostgreSQL -append (COPY): {ogr_rows} rows in {ogr:.2} s ({:.0} rows/s)",

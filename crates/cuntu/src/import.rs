@@ -109,7 +109,9 @@ pub async fn import(store: Option<&Store>, args: &ImportArgs) -> Result<()> {
         "{spinner} 读取 reading {pos} rows ({per_sec}) {elapsed}",
     ));
     let read_started = Instant::now();
-    let table = cuntu_gdal::import::read(&args.file, crs, &mut |n| spinner.set_position(n as u64))?;
+    let table = cuntu_gdal::import::read(&args.file, layer, crs, &mut |n| {
+        spinner.set_position(n as u64)
+    })?;
     spinner.finish_and_clear();
     println!(
         "文件 file: {} ({}, layer {}), {} rows read in {:.1} s",
@@ -120,6 +122,9 @@ pub async fn import(store: Option<&Store>, args: &ImportArgs) -> Result<()> {
         read_started.elapsed().as_secs_f64()
     );
     println!("坐标 CRS: {}", table.crs);
+    for (zh, en) in &table.notes {
+        println!("{zh} / {en}");
+    }
     println!("源字段 source fields: {}", table.fields.join(", "));
 
     let mapping = match &args.mapping {

@@ -966,3 +966,227 @@ async fn coordinates_in_columns_gdal_does_not_place_still_need_a_crs() {
     assert!(run.status.success(), "{}", text(&run));
     assert_eq!(count(&db, "households").await, 1);
 }
+
+fn repo_file(name: &str) -> String {
+    format!("{}/../../{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Counts features of an OSM extract with ogrinfo (an independent GDAL process) and the
+/// repository's tag configuration.
+fn ogr_count(osm: &str, sql: &str) -> i64 {
+    let o = Command::new("ogrinfo")
+        .args([
+            "--config",
+            "OSM_CONFIG_FILE",
+            &repo_file("data/osmconf.ini"),
+            "-q",
+            "-dialect",
+            "SQLite",
+            "-sql",
+            sql,
+            osm,
+        ])
+        .output()
+        .expect("ogrinfo runs");
+    let out = text(&o);
+    out.lines()
+        .find_map(|l| {
+            l.split_once(") = ")
+                .and_then(|(_, n)| n.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no count in ogrinfo's answer: {out}"))
+}
+
+#[tokio::test]
+async fn an_osm_extract_brings_buildings_roads_and_facilities_and_a_reimport_updates_by_osm_id() {
+    let db = TestDatabase::new().await.unwrap();
+    let osm = repo_file("data/liechtenstein-2022-07-24.osm.pbf");
+    let buildings = ogr_count(
+        &osm,
+        "SELECT count(*) FROM multipolygons WHERE building IS NOT NULL AND building <> 'no'",
+    );
+    assert!(buildings > 10_000, "{buildings}");
+
+    let run = cuntu(
+        &db.url,
+        &["import", &osm, "--layer", "households", "--key", "osm_id"],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("OSM: "), "{}", text(&run));
+    assert_eq!(count(&db, "households").await, buildings);
+    // Every building is one household at a point inside its outline, keyed by its way or
+    // relation id; the address comes from addr:street and addr:housenumber.
+    let (outside, unkeyed, numbered): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE NOT ST_Intersects(geom, ST_MakeEnvelope(9.47, 47.04, 9.64, 47.28, 4326))), \
+                count(*) FILTER (WHERE import_key !~ '^[wr][0-9]+$'), \
+                count(*) FILTER (WHERE house_number IS NOT NULL AND address LIKE '% ' || house_number) \
+         FROM households",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!((outside, unkeyed), (0, 0));
+    assert!(
+        numbered > 1_000,
+        "{numbered} households with street and number"
+    );
+
+    // A newer extract (here the same one) updates by OSM id instead of duplicating.
+    let again = cuntu(
+        &db.url,
+        &["import", &osm, "--layer", "households", "--key", "osm_id"],
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains(&format!("0 inserted, {buildings} updated")),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(count(&db, "households").await, buildings);
+
+    let highways = ogr_count(&osm, "SELECT count(*) FROM lines WHERE highway IS NOT NULL");
+    let run = cuntu(&db.url, &["import", &osm, "--layer", "roads"]);
+    assert!(run.status.success(), "{}", text(&run));
+    let (roads, classes): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT class) FROM roads")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(roads, highways);
+    assert!(classes > 5, "{classes} road classes");
+
+    // Facilities: only amenities cuntu has a kind for; amenity=shelter (bus stops, huts) is
+    // not an emergency shelter.
+    let run = cuntu(&db.url, &["import", &osm, "--layer", "facilities"]);
+    assert!(run.status.success(), "{}", text(&run));
+    let kinds: Vec<(String, i64)> =
+        sqlx::query_as("SELECT kind, count(*) FROM facilities GROUP BY kind ORDER BY kind")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
+    // Kindergartens are schools to cuntu (学校、幼儿园); OSM nodes and areas both count.
+    let schools = ["points", "multipolygons"]
+        .iter()
+        .map(|layer| {
+            ogr_count(
+                &osm,
+                &format!(
+                    "SELECT count(*) FROM {layer} WHERE amenity IN ('school', 'kindergarten')"
+                ),
+            )
+        })
+        .sum::<i64>();
+    assert!(
+        kinds.contains(&("school".to_string(), schools)),
+        "{kinds:?}"
+    );
+    assert!(!kinds.iter().any(|(k, _)| k == "shelter"), "{kinds:?}");
+
+    // OSM has no hazards, and is WGS84 whatever --crs says.
+    let before = count(&db, "hazards").await;
+    let run = cuntu(&db.url, &["import", &osm, "--layer", "hazards"]);
+    assert!(!run.status.success());
+    assert!(text(&run).contains("holds no hazards"), "{}", text(&run));
+    let run = cuntu(
+        &db.url,
+        &["import", &osm, "--layer", "roads", "--crs", "gcj02"],
+    );
+    assert!(!run.status.success());
+    assert!(text(&run).contains("always WGS84"), "{}", text(&run));
+    assert_eq!(count(&db, "hazards").await, before);
+    assert_eq!(count(&db, "roads").await, highways);
+}
+
+#[tokio::test]
+async fn kmz_and_dxf_files_round_trip_hazard_zones() {
+    let db = TestDatabase::new().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("zones.geojson");
+    std::fs::write(
+        &source,
+        r#"{"type":"FeatureCollection","features":[
+ {"type":"Feature","properties":{"kind":"flood","severity":"high","name":"河滩"},
+  "geometry":{"type":"Polygon","coordinates":[[[9.50,47.10],[9.52,47.10],[9.52,47.11],[9.50,47.11],[9.50,47.10]]]}},
+ {"type":"Feature","properties":{"kind":"landslide","severity":"low","name":"后山"},
+  "geometry":{"type":"Polygon","coordinates":[[[9.53,47.12],[9.54,47.12],[9.535,47.13],[9.53,47.12]]]}}]}"#,
+    )
+    .unwrap();
+    // KMZ written by GDAL's LIBKML driver: attributes travel in ExtendedData.
+    let kmz = dir.path().join("zones.kmz");
+    ogr2ogr(&[
+        "-f",
+        "LIBKML",
+        kmz.to_str().unwrap(),
+        source.to_str().unwrap(),
+    ]);
+    let run = cuntu(
+        &db.url,
+        &["import", kmz.to_str().unwrap(), "--layer", "hazards"],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    let stored = |db: &TestDatabase| {
+        let pool = db.store.pool().clone();
+        async move {
+            sqlx::query_as::<_, (String, String, f64)>(
+                "SELECT kind, severity, ST_Area(geom::geography) FROM hazards ORDER BY kind",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let from_kmz = stored(&db).await;
+    assert_eq!(from_kmz.len(), 2);
+    assert_eq!(
+        (from_kmz[0].0.as_str(), from_kmz[0].1.as_str()),
+        ("flood", "high")
+    );
+    assert_eq!(
+        (from_kmz[1].0.as_str(), from_kmz[1].1.as_str()),
+        ("landslide", "low")
+    );
+
+    // DXF as CAD draws zones: closed polylines on layers named by kind, no CRS in the file.
+    let dxf = dir.path().join("zones.dxf");
+    ogr2ogr(&[
+        "-f",
+        "DXF",
+        dxf.to_str().unwrap(),
+        source.to_str().unwrap(),
+        "-dialect",
+        "SQLite",
+        "-sql",
+        "SELECT ST_ExteriorRing(geometry) AS geometry, kind AS Layer FROM zones",
+    ]);
+    let mapping = dir.path().join("dxf-mapping.json");
+    std::fs::write(&mapping, r#"{"layer":"hazards","fields":{"kind":"Layer"}}"#).unwrap();
+    let dxf_args = [
+        "import",
+        dxf.to_str().unwrap(),
+        "--layer",
+        "hazards",
+        "--mapping",
+        mapping.to_str().unwrap(),
+    ];
+    let refused = cuntu(&db.url, &dxf_args);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("has no CRS"), "{}", text(&refused));
+    let mut with_crs = dxf_args.to_vec();
+    with_crs.extend(["--crs", "EPSG:4326"]);
+    let run = cuntu(&db.url, &with_crs);
+    assert!(run.status.success(), "{}", text(&run));
+    let all = stored(&db).await;
+    assert_eq!(all.len(), 4, "{all:?}");
+    let polygons: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM hazards WHERE ST_Dimension(geom) = 2")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(polygons, 4, "closed CAD polylines are stored as zones");
+    // Same kinds, same areas (within a square metre) from both files.
+    for kind in ["flood", "landslide"] {
+        let areas: Vec<f64> = all.iter().filter(|r| r.0 == kind).map(|r| r.2).collect();
+        assert_eq!(areas.len(), 2, "{kind}: {all:?}");
+        assert!((areas[0] - areas[1]).abs() < 1.0, "{kind}: {areas:?}");
+    }
+}

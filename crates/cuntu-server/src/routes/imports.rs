@@ -268,13 +268,16 @@ async fn plan(
     let dir = path.parent().map(FsPath::to_path_buf).unwrap_or_default();
     let read_path = path.clone();
     let read = tokio::task::spawn_blocking(move || {
-        match cuntu_gdal::import::read(&read_path, crs, &mut |_| {}) {
+        match cuntu_gdal::import::read(&read_path, layer, crs, &mut |_| {}) {
             // No CRS in the file and none chosen: read it as lon/lat to list its fields; the
             // commit waits for a choice.
-            Err(e) if e.missing_crs && crs.is_none() => {
-                cuntu_gdal::import::read(&read_path, Some(SourceCrs::Epsg(4326)), &mut |_| {})
-                    .map(|t| (t, true))
-            }
+            Err(e) if e.missing_crs && crs.is_none() => cuntu_gdal::import::read(
+                &read_path,
+                layer,
+                Some(SourceCrs::Epsg(4326)),
+                &mut |_| {},
+            )
+            .map(|t| (t, true)),
             other => other.map(|t| (t, false)),
         }
     })
@@ -497,6 +500,7 @@ fn dry_run_json(id: &str, file_name: &str, plan: &Plan) -> Value {
         "layer": plan.layer.as_str(),
         "crs": if plan.needs_crs { Value::Null } else { json!(plan.table.crs) },
         "needs_crs": plan.needs_crs,
+        "notes": source_notes(&plan.table),
         "mode": if plan.join.is_some() { "join" } else { "insert" },
         "join_field": plan.join,
         "fields": plan.table.fields,
@@ -510,6 +514,15 @@ fn dry_run_json(id: &str, file_name: &str, plan: &Plan) -> Value {
         "skipped": plan.skipped,
         "bbox": bbox(plan.staged.iter().map(|(_, s)| s.lon_lat())),
     })
+}
+
+/// What the reader left out of the file and why, in both languages (the page picks one).
+fn source_notes(table: &SourceTable) -> Value {
+    table
+        .notes
+        .iter()
+        .map(|(zh, en)| json!({ "zh": zh, "en": en }))
+        .collect()
 }
 
 // ---- handlers ------------------------------------------------------------------------------
@@ -798,6 +811,7 @@ async fn run(
         "layer": layer.as_str(),
         "mode": if plan.join.is_some() { "join" } else { "insert" },
         "crs": plan.table.crs,
+        "notes": source_notes(&plan.table),
         "rows_read": plan.table.rows.len(),
         "stored": stored,
         "inserted": counts.inserted,
