@@ -2,7 +2,8 @@
 //!
 //! An import is one transaction: the rows go in as arrays (`UNNEST`), a chunk at a time so
 //! the command can show progress, and nothing is visible until the last chunk is in. A row
-//! with a key (`--key FIELD`) updates the row an earlier import made with that key.
+//! with a key (`--key FIELD`) updates the row an earlier import made with that key in the same
+//! village (see [`VILLAGE_KEY`]).
 
 use cuntu_core::import::{
     FacilityRow, HazardRow, HouseholdRow, HouseholdUpdate, JoinCandidate, RoadRow, StagedRow,
@@ -14,6 +15,14 @@ use crate::{Store, StoreError};
 
 /// Rows per statement: large enough for speed, small enough for a lively progress bar.
 const CHUNK: usize = 5_000;
+
+/// The stored import key of a row with key `k` at point `p`: `<village id>/<k>`, so numbering
+/// restarts in each village (编号、门牌号 are a village's own) and an import in one village can
+/// never update a household of another through a key both happen to use. A row in no village
+/// keeps `k` as it is. Rows without a key skip the lookup.
+const VILLAGE_KEY: &str = "CASE WHEN k IS NULL THEN NULL ELSE coalesce((SELECT a.id::text || '/' \
+     FROM areas a WHERE a.kind = 'village' AND ST_Intersects(a.geom, p) ORDER BY a.id LIMIT 1), '') \
+     || k END";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ImportCounts {
@@ -56,21 +65,22 @@ impl Store {
             let members: Vec<Option<i16>> = chunk.iter().map(|r| r.members).collect();
             // A 2-D array cannot hold rows of different lengths, so tags travel joined.
             let tags: Vec<String> = chunk.iter().map(|r| r.tags.join(",")).collect();
-            let inserted: Vec<bool> = sqlx::query_scalar(
+            let inserted: Vec<bool> = sqlx::query_scalar(&format!(
                 "INSERT INTO households (geom, house_number, address, head_name, members, phone, \
                      id_card, tags, import_key) \
-                 SELECT ST_SetSRID(ST_MakePoint(x, y), 4326), hn, ad, na, me, ph, ic, \
-                     coalesce(string_to_array(NULLIF(tg, ''), ','), '{}'), k \
-                 FROM UNNEST($1::float8[], $2::float8[], $3::text[], $4::text[], $5::text[], \
-                     $6::int2[], $7::text[], $8::text[], $9::text[], $10::text[]) \
-                     AS t(x, y, hn, ad, na, me, ph, ic, tg, k) \
+                 SELECT p, hn, ad, na, me, ph, ic, \
+                     coalesce(string_to_array(NULLIF(tg, ''), ','), '{{}}'), {VILLAGE_KEY} \
+                 FROM (SELECT ST_SetSRID(ST_MakePoint(x, y), 4326) AS p, * \
+                       FROM UNNEST($1::float8[], $2::float8[], $3::text[], $4::text[], $5::text[], \
+                           $6::int2[], $7::text[], $8::text[], $9::text[], $10::text[]) \
+                           AS t(x, y, hn, ad, na, me, ph, ic, tg, k)) u \
                  ON CONFLICT (import_key) WHERE import_key IS NOT NULL DO UPDATE SET \
                      geom = EXCLUDED.geom, house_number = EXCLUDED.house_number, \
                      address = EXCLUDED.address, head_name = EXCLUDED.head_name, \
                      members = EXCLUDED.members, phone = EXCLUDED.phone, \
                      id_card = EXCLUDED.id_card, tags = EXCLUDED.tags \
                  RETURNING (xmax = 0)",
-            )
+            ))
             .bind(&lon)
             .bind(&lat)
             .bind(col(|r| r.house_number.clone()))
@@ -107,17 +117,18 @@ impl Store {
             let name: Vec<Option<String>> = chunk.iter().map(|r| r.name.clone()).collect();
             let capacity: Vec<Option<i32>> = chunk.iter().map(|r| r.capacity).collect();
             let key: Vec<Option<String>> = chunk.iter().map(|r| r.key.clone()).collect();
-            let inserted: Vec<bool> = sqlx::query_scalar(
+            let inserted: Vec<bool> = sqlx::query_scalar(&format!(
                 "INSERT INTO facilities (geom, kind, name, capacity, import_key) \
-                 SELECT ST_SetSRID(ST_MakePoint(x, y), 4326), k, n, c, ik \
-                 FROM UNNEST($1::float8[], $2::float8[], $3::text[], $4::text[], $5::int4[], $6::text[]) \
-                     AS t(x, y, k, n, c, ik) \
+                 SELECT p, kd, n, c, {VILLAGE_KEY} \
+                 FROM (SELECT ST_SetSRID(ST_MakePoint(x, y), 4326) AS p, * \
+                       FROM UNNEST($1::float8[], $2::float8[], $3::text[], $4::text[], $5::int4[], \
+                           $6::text[]) AS t(x, y, kd, n, c, k)) u \
                  ON CONFLICT (import_key) WHERE import_key IS NOT NULL DO UPDATE SET \
                      geom = EXCLUDED.geom, kind = EXCLUDED.kind, name = EXCLUDED.name, \
                      capacity = EXCLUDED.capacity, version = facilities.version + 1, \
                      updated_at = now() \
                  RETURNING (xmax = 0)",
-            )
+            ))
             .bind(&lon)
             .bind(&lat)
             .bind(&kind)

@@ -1190,3 +1190,55 @@ async fn kmz_and_dxf_files_round_trip_hazard_zones() {
         assert!((areas[0] - areas[1]).abs() < 1.0, "{kind}: {areas:?}");
     }
 }
+
+#[tokio::test]
+async fn import_keys_are_a_villages_own_so_one_village_never_updates_anothers_households() {
+    let db = TestDatabase::new().await.unwrap();
+    two_villages(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Both villages number their rosters H0, H1...
+    let v1 = [(114.48, 37.9), (114.50, 37.9)];
+    let v2 = [(114.60, 37.9), (114.62, 37.9)];
+    let import = |file: String| {
+        cuntu(
+            &db.url,
+            &[
+                "import",
+                &file,
+                "--layer",
+                "households",
+                "--crs",
+                "4326",
+                "--key",
+                "编号",
+            ],
+        )
+    };
+    for (name, points, names) in [
+        ("v1.csv", &v1, ["甲一", "甲二"]),
+        ("v2.csv", &v2, ["乙一", "乙二"]),
+    ] {
+        let run = import(roster_csv(dir.path(), name, points, &names));
+        assert!(run.status.success(), "{}", text(&run));
+        assert!(
+            text(&run).contains("2 inserted, 0 updated"),
+            "{}",
+            text(&run)
+        );
+    }
+    assert_eq!(count(&db, "households").await, 4);
+    // Village 1's new roster updates its own two households and nothing of village 2.
+    let run = import(roster_csv(dir.path(), "v1-new.csv", &v1, &["甲三", "甲四"]));
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(
+        text(&run).contains("0 inserted, 2 updated"),
+        "{}",
+        text(&run)
+    );
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT head_name FROM households ORDER BY ST_X(geom)")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(names, ["甲三", "甲四", "乙一", "乙二"]);
+}
