@@ -297,6 +297,11 @@ pub async fn localize(request: Request, next: Next) -> Response {
         .map(Lang::from_accept_language)
         .unwrap_or(Lang::Zh);
     let response = next.run(request).await;
+    in_language(lang, response)
+}
+
+/// An `ApiError` answer rewritten in `lang` (the answer as it is otherwise).
+pub fn in_language(lang: Lang, response: Response) -> Response {
     match (lang, response.extensions().get::<Localized>()) {
         (Lang::En, Some(parts)) => {
             let mut english = body(parts.status, parts.code, parts.en.clone());

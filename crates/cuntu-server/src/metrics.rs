@@ -132,6 +132,33 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
+/// The route template of the tile endpoint, as [`track`] labels it.
+pub const TILE_ROUTE: &str = "/tiles/{layer}/{z}/{x}/{y}";
+
+/// One `GET` tile answered, with its status and time: the same series [`track`] keeps, through
+/// handles made once, because the label lookup cost more than a cached tile.
+pub fn tile_request(status: StatusCode, elapsed: std::time::Duration) {
+    static HANDLES: OnceLock<([::metrics::Counter; 5], ::metrics::Histogram)> = OnceLock::new();
+    let (counters, histogram) = HANDLES.get_or_init(|| {
+        let counter = |class: &'static str| {
+            ::metrics::counter!(REQUESTS, "method" => "GET", "route" => TILE_ROUTE, "status" => class)
+        };
+        (
+            [
+                counter("1xx"),
+                counter("2xx"),
+                counter("3xx"),
+                counter("4xx"),
+                counter("5xx"),
+            ],
+            ::metrics::histogram!(DURATION, "method" => "GET", "route" => TILE_ROUTE),
+        )
+    });
+    let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+    counters[class].increment(1);
+    histogram.record(elapsed.as_secs_f64());
+}
+
 /// Whether the peer came straight in over loopback (no proxy between).
 fn direct_loopback(peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
     peer.is_some_and(|p| p.ip().is_loopback())

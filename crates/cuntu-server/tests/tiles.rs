@@ -454,3 +454,93 @@ async fn edits_reach_cached_tiles_at_once_in_every_process() {
         .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
 }
+
+/// Tiles skip the general middleware stack for one lean layer; what a client relies on from
+/// that stack must still be there.
+#[tokio::test(flavor = "multi_thread")]
+async fn tiles_keep_security_headers_request_ids_languages_and_metrics_on_their_lean_path() {
+    let db = TestDatabase::new().await.unwrap();
+    load_demo(&db.store).await;
+    let base = start_server(db.store.clone()).await;
+    let (lon, lat): (f64, f64) = sqlx::query_as(
+        "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface(geom) c FROM areas \
+         WHERE kind = 'township' LIMIT 1) s",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    let t = TileCoord::containing(12, lon, lat).unwrap();
+    let url = format!("{base}/tiles/areas/12/{}/{}", t.x, t.y);
+
+    let r = client()
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers();
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'self'"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["content-encoding"], "gzip");
+    let first = h["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(first.len(), 36, "{first}");
+    let again = client().get(&url).send().await.unwrap();
+    assert_ne!(again.headers()["x-request-id"].to_str().unwrap(), first);
+    // A proxy's own id is echoed; a junk one is replaced.
+    let echoed = client()
+        .get(&url)
+        .header("x-request-id", "edge-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "edge-42");
+    let junk = client()
+        .get(&url)
+        .header("x-request-id", "a b\tc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(junk.headers()["x-request-id"].len(), 36);
+
+    // A bad tile address: 400 with the reason in the asked language.
+    let bad = format!("{base}/tiles/areas/12/99999/0");
+    for (lang, words) in [("en", "tile"), ("zh-CN", "瓦片")] {
+        let r = client()
+            .get(&bad)
+            .header("accept-language", lang)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let body = r.text().await.unwrap();
+        assert!(body.contains(words), "{lang}: {body}");
+    }
+
+    // Counted under the route's template, like every other route.
+    let metrics = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |status: &str| -> f64 {
+        let series = format!(
+            "cuntu_http_requests_total{{method=\"GET\",route=\"/tiles/{{layer}}/{{z}}/{{x}}/{{y}}\",status=\"{status}\"}} "
+        );
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+    };
+    // Other tests of this binary ask for tiles in the same process (one recorder): at least.
+    assert!(count("2xx") >= 4.0);
+    assert!(count("4xx") >= 2.0);
+}

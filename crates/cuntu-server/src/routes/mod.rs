@@ -58,7 +58,11 @@ pub fn router(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
-    Router::new()
+    // Tiles skip the general stack below for one lean layer: security::tile_edge says why.
+    let tile_route = tiles::tile_router()
+        .with_state(state.clone())
+        .layer(middleware::from_fn(crate::security::tile_edge));
+    let general = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(crate::metrics::scrape))
         .merge(tiles::router())
@@ -88,7 +92,8 @@ pub fn router(state: AppState) -> Router {
                 .on_response(crate::metrics::on_response),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(middleware::from_fn(crate::security::clean_request_id))
+        .layer(middleware::from_fn(crate::security::clean_request_id));
+    Router::new().merge(tile_route).fallback_service(general)
 }
 
 async fn api_not_found(uri: Uri) -> ApiError {

@@ -10,7 +10,7 @@ use cuntu_core::layers::{self, Layer, ANNOUNCED_MAXZOOM, LAYERS};
 use cuntu_core::TileCoord;
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::auth::Viewer;
 use crate::error::ApiError;
@@ -26,7 +26,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/tiles", get(catalogue))
         .route("/tiles/{layer}", get(tilejson))
-        .route("/tiles/{layer}/{z}/{x}/{y}", get(tile))
+}
+
+/// The tiles themselves, served behind [`crate::security::tile_edge`] alone.
+pub fn tile_router() -> Router<AppState> {
+    Router::new().route(crate::metrics::TILE_ROUTE, get(tile))
 }
 
 fn find_layer(id: &str) -> Result<&'static Layer, ApiError> {
@@ -154,7 +158,11 @@ async fn memory_tile(
 ) -> Arc<CachedTile> {
     let personal = is_scoped(layer.id);
     if personal && roots.is_empty() {
-        return Arc::new(CachedTile::new(Vec::new()));
+        // One empty tile for every viewer without households: nothing to draw, hash or zip.
+        static NOTHING: OnceLock<Arc<CachedTile>> = OnceLock::new();
+        return NOTHING
+            .get_or_init(|| Arc::new(CachedTile::new(Vec::new())))
+            .clone();
     }
     let scope = if personal {
         let mut sorted = roots.to_vec();
