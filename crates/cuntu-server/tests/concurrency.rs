@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{add_user, load_demo, login, start_server};
+use common::{add_user, login, rate_limits_off, start_server, township_with_admin, Ground, ADMIN};
 use cuntu_core::auth::Role;
 use cuntu_store::testing::TestDatabase;
 use serde_json::json;
@@ -38,18 +38,14 @@ impl Tally {
 
 #[tokio::test]
 async fn fifty_clients_lose_no_update_and_meet_no_deadlock() {
-    std::env::set_var("CUNTU_RATE_LIMITS", "off");
+    rate_limits_off();
     let seconds: u64 = std::env::var("CUNTU_SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
     let db = TestDatabase::new().await.unwrap();
-    load_demo(&db.store).await;
+    let township = township_with_admin(&db.store, Ground::Demo).await;
     let pool = db.store.pool().clone();
-    let township: i64 = sqlx::query_scalar("SELECT id FROM areas WHERE code = '130111103'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
     // The grid with the most households of the township, its neighbours for renames.
     let grid: i64 = sqlx::query_scalar(
         "SELECT g.id FROM areas g JOIN areas v ON v.id = g.parent_id \
@@ -83,15 +79,6 @@ async fn fifty_clients_lose_no_update_and_meet_no_deadlock() {
     .unwrap();
     add_user(
         &db.store,
-        "admin",
-        "admin-password",
-        Role::TownshipAdmin,
-        township,
-        &[],
-    )
-    .await;
-    add_user(
-        &db.store,
         "worker",
         "worker-password",
         Role::GridWorker,
@@ -100,7 +87,7 @@ async fn fifty_clients_lose_no_update_and_meet_no_deadlock() {
     )
     .await;
     let base = start_server(db.store.clone()).await;
-    let admin = login(&base, "admin", "admin-password").await.unwrap();
+    let admin = login(&base, ADMIN.0, ADMIN.1).await.unwrap();
     let worker = login(&base, "worker", "worker-password").await.unwrap();
     let versions_before: HashMap<i64, i32> =
         sqlx::query_as::<_, (i64, i32)>("SELECT id, version FROM areas WHERE id = ANY($1)")

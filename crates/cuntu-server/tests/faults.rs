@@ -11,8 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{add_user, client, insert_township, login, start_server};
-use cuntu_core::auth::Role;
+use common::{
+    check_acknowledged, client, login, rate_limits_off, start_server, stored_incidents,
+    township_with_admin, Ground, ADMIN,
+};
 use cuntu_store::testing::TestDatabase;
 use cuntu_store::Store;
 use tokio::net::{TcpListener, TcpStream};
@@ -77,22 +79,9 @@ struct Tally {
 #[tokio::test]
 async fn the_database_goes_away_under_load_and_the_server_recovers_by_itself() {
     // Eight clients writing as fast as they can would meet the write limit (own process).
-    std::env::set_var("CUNTU_RATE_LIMITS", "off");
+    rate_limits_off();
     let db = TestDatabase::new().await.unwrap();
-    insert_township(&db.store, "断电镇").await;
-    let township: i64 = sqlx::query_scalar("SELECT id FROM areas WHERE kind = 'township'")
-        .fetch_one(db.store.pool())
-        .await
-        .unwrap();
-    add_user(
-        &db.store,
-        "admin",
-        "admin-password",
-        Role::TownshipAdmin,
-        township,
-        &[],
-    )
-    .await;
+    township_with_admin(&db.store, Ground::Square("断电镇")).await;
     let upstream: u16 = db
         .url
         .rsplit_once(':')
@@ -102,7 +91,7 @@ async fn the_database_goes_away_under_load_and_the_server_recovers_by_itself() {
     let proxy = Proxy::start(upstream).await;
     let via_proxy = format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, db.name);
     let base = start_server(Store::connect_lazy(&via_proxy).unwrap()).await;
-    let cookie = login(&base, "admin", "admin-password").await.unwrap();
+    let cookie = login(&base, ADMIN.0, ADMIN.1).await.unwrap();
 
     let phase = Arc::new(Mutex::new("before"));
     let tally = Arc::new(Tally::default());
@@ -229,26 +218,9 @@ async fn the_database_goes_away_under_load_and_the_server_recovers_by_itself() {
     );
 
     // Every acknowledged write is there; whatever is there is whole.
-    let found: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT i.description, (SELECT count(*) FROM incident_events e \
-          WHERE e.incident_id = i.id AND e.to_state = 'reported') \
-           FROM incidents i WHERE i.description LIKE 'fault-test %'",
-    )
-    .fetch_all(db.store.pool())
-    .await
-    .unwrap();
-    let found_set: HashSet<String> = found.iter().map(|(d, _)| d.clone()).collect();
+    let found = stored_incidents(&db.store, "fault-test ").await;
     let acknowledged = tally.acknowledged.lock().unwrap().clone();
-    let missing: Vec<&String> = acknowledged.difference(&found_set).collect();
-    assert!(
-        missing.is_empty(),
-        "acknowledged but not stored: {missing:?}"
-    );
-    assert!(
-        found.iter().all(|(_, events)| *events == 1),
-        "an incident without its reported event"
-    );
-    assert_eq!(found.len(), found_set.len(), "no write stored twice");
+    check_acknowledged(&acknowledged, &found);
     println!(
         "writes sent {}, acknowledged {}, found {} (unacknowledged but whole: {})",
         tally.sent_writes.load(Ordering::SeqCst),

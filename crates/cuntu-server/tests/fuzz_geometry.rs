@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::{add_user, load_demo, login, start_server};
-use cuntu_core::auth::Role;
+use common::{login, rate_limits_off, start_server, township_with_admin, Ground, ADMIN};
 use cuntu_store::testing::TestDatabase;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -120,18 +119,14 @@ fn geometry(rng: &mut StdRng, lon: f64, lat: f64) -> Value {
 
 #[tokio::test]
 async fn generated_geometries_are_refused_with_4xx_never_5xx() {
-    std::env::set_var("CUNTU_RATE_LIMITS", "off");
+    rate_limits_off();
     let seed: u64 = std::env::var("CUNTU_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(12);
     let db = TestDatabase::new().await.unwrap();
-    load_demo(&db.store).await;
+    let township = township_with_admin(&db.store, Ground::Demo).await;
     let pool = db.store.pool().clone();
-    let township: i64 = sqlx::query_scalar("SELECT id FROM areas WHERE code = '130111103'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
     let (village, grid, version, lon, lat): (i64, i64, i32, f64, f64) = sqlx::query_as(
         "SELECT g.parent_id, g.id, g.version, ST_X(ST_PointOnSurface(g.geom)), \
                 ST_Y(ST_PointOnSurface(g.geom)) \
@@ -142,17 +137,8 @@ async fn generated_geometries_are_refused_with_4xx_never_5xx() {
     .fetch_one(&pool)
     .await
     .unwrap();
-    add_user(
-        &db.store,
-        "admin",
-        "admin-password",
-        Role::TownshipAdmin,
-        township,
-        &[],
-    )
-    .await;
     let base = start_server(db.store.clone()).await;
-    let cookie = login(&base, "admin", "admin-password").await.unwrap();
+    let cookie = login(&base, ADMIN.0, ADMIN.1).await.unwrap();
     let http = reqwest::Client::new();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut by_status = std::collections::BTreeMap::<(&str, u16), usize>::new();

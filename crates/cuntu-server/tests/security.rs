@@ -6,7 +6,7 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use common::{add_user, client, insert_township, login, start_server};
+use common::{add_user, client, login, start_server, township_with_admin, Ground};
 use cuntu_core::auth::Role;
 use cuntu_store::testing::TestDatabase;
 use reqwest::StatusCode;
@@ -42,20 +42,7 @@ impl Write for Sink {
 /// A server over a township with an admin and a worker; their ids and the township's.
 async fn township_server() -> (TestDatabase, String, i64) {
     let db = TestDatabase::new().await.unwrap();
-    insert_township(&db.store, "安全镇").await;
-    let township: i64 = sqlx::query_scalar("SELECT id FROM areas WHERE kind = 'township'")
-        .fetch_one(db.store.pool())
-        .await
-        .unwrap();
-    add_user(
-        &db.store,
-        "admin",
-        "admin-password",
-        Role::TownshipAdmin,
-        township,
-        &[],
-    )
-    .await;
+    let township = township_with_admin(&db.store, Ground::Square("安全镇")).await;
     add_user(
         &db.store,
         "leader",

@@ -8,8 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cuntu_core::auth::Role;
 use cuntu_store::testing::TestDatabase;
+
+// The HTTP tests' helpers (township, admin, login, the acknowledged-writes check).
+#[path = "../../cuntu-server/tests/common/mod.rs"]
+mod common;
+use common::{check_acknowledged, login, stored_incidents, township_with_admin, Ground, ADMIN};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -44,43 +48,15 @@ async fn serve(url: &str, port: u16) -> Child {
     panic!("cuntu serve did not come up");
 }
 
-async fn login(base: &str) -> String {
-    let r = reqwest::Client::new()
-        .post(format!("{base}/api/login"))
-        .json(&serde_json::json!({"username": "admin", "password": "admin-password"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    cookie.split(';').next().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn acknowledged_writes_survive_a_sigkill_and_nothing_is_half_there() {
     let db = TestDatabase::new().await.unwrap();
-    sqlx::query(
-        "INSERT INTO areas (kind, code, name, geom) VALUES ('township', 'T', '断电镇', \
-         ST_Multi(ST_GeomFromText('POLYGON((9.5 47.1, 9.6 47.1, 9.6 47.2, 9.5 47.2, 9.5 47.1))', 4326)))",
-    )
-    .execute(db.store.pool())
-    .await
-    .unwrap();
-    let township: i64 = sqlx::query_scalar("SELECT id FROM areas WHERE kind = 'township'")
-        .fetch_one(db.store.pool())
-        .await
-        .unwrap();
-    let hash = cuntu_server::auth::hash_password("admin-password").unwrap();
-    let admin = db.store.create_user("admin", "admin", &hash).await.unwrap();
-    db.store
-        .grant_role(admin, Role::TownshipAdmin, township, &[])
-        .await
-        .unwrap();
+    township_with_admin(&db.store, Ground::Square("断电镇")).await;
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = serve(&db.url, port).await;
-    let cookie = login(&base).await;
+    let cookie = login(&base, ADMIN.0, ADMIN.1).await.unwrap();
 
     let acknowledged = Arc::new(Mutex::new(HashSet::new()));
     let sent = Arc::new(AtomicUsize::new(0));
@@ -145,23 +121,9 @@ async fn acknowledged_writes_survive_a_sigkill_and_nothing_is_half_there() {
     let _ = server.kill();
     let _ = server.wait();
 
-    let found: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT i.description, (SELECT count(*) FROM incident_events e \
-          WHERE e.incident_id = i.id AND e.to_state = 'reported') \
-           FROM incidents i WHERE i.description LIKE 'kill-test %'",
-    )
-    .fetch_all(db.store.pool())
-    .await
-    .unwrap();
-    let found_set: HashSet<String> = found.iter().map(|(d, _)| d.clone()).collect();
+    let found = stored_incidents(&db.store, "kill-test ").await;
     let acknowledged = acknowledged.lock().unwrap().clone();
-    let missing: Vec<&String> = acknowledged.difference(&found_set).collect();
-    assert!(missing.is_empty(), "acknowledged, then lost: {missing:?}");
-    assert!(
-        found.iter().all(|(_, events)| *events == 1),
-        "half an incident"
-    );
-    assert_eq!(found.len(), found_set.len());
+    check_acknowledged(&acknowledged, &found);
     assert!(
         acknowledged.len() >= 3 * 40,
         "writes flowed between the kills"

@@ -248,3 +248,84 @@ pub async fn huashan(store: &Store) -> (i64, i64, i64, i64) {
     .await;
     (t, v, west, east)
 }
+
+/// Tests that send thousands of requests from one session turn the login and write limits off
+/// (each test binary is its own process, so this reaches no other test's server).
+pub fn rate_limits_off() {
+    std::env::set_var("CUNTU_RATE_LIMITS", "off");
+}
+
+/// The township a test works in.
+pub enum Ground<'a> {
+    /// The demo county; the township is 130111103.
+    Demo,
+    /// One square township around (9.55, 47.15) with this name, nothing else.
+    Square(&'a str),
+}
+
+/// The admin `township_with_admin` creates.
+pub const ADMIN: (&str, &str) = ("admin", "admin-password");
+
+/// Loads `ground` and adds a township admin (`ADMIN`) for it; returns the township's id.
+pub async fn township_with_admin(store: &Store, ground: Ground<'_>) -> i64 {
+    let township: i64 = match ground {
+        Ground::Demo => {
+            load_demo(store).await;
+            sqlx::query_scalar("SELECT id FROM areas WHERE code = '130111103'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+        }
+        Ground::Square(name) => {
+            insert_township(store, name).await;
+            sqlx::query_scalar("SELECT id FROM areas WHERE kind = 'township'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+        }
+    };
+    add_user(
+        store,
+        ADMIN.0,
+        ADMIN.1,
+        cuntu_core::auth::Role::TownshipAdmin,
+        township,
+        &[],
+    )
+    .await;
+    township
+}
+
+/// The incidents whose description starts with `prefix`: description and how many `reported`
+/// events each has (a whole incident has exactly one).
+pub async fn stored_incidents(store: &Store, prefix: &str) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT i.description, (SELECT count(*) FROM incident_events e \
+          WHERE e.incident_id = i.id AND e.to_state = 'reported') \
+           FROM incidents i WHERE starts_with(i.description, $1)",
+    )
+    .bind(prefix)
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+/// Asserts that every acknowledged write is stored, every stored incident is whole and none is
+/// stored twice; returns how many were found.
+pub fn check_acknowledged(
+    acknowledged: &std::collections::HashSet<String>,
+    found: &[(String, i64)],
+) -> usize {
+    let found_set: std::collections::HashSet<&String> = found.iter().map(|(d, _)| d).collect();
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|d| !found_set.contains(d))
+        .collect();
+    assert!(missing.is_empty(), "acknowledged, then lost: {missing:?}");
+    assert!(
+        found.iter().all(|(_, events)| *events == 1),
+        "an incident without its reported event (half applied)"
+    );
+    assert_eq!(found.len(), found_set.len(), "no write stored twice");
+    found.len()
+}
