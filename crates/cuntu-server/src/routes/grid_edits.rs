@@ -27,7 +27,8 @@ use crate::AppState;
 const SUMMARY_MOVES: usize = 4;
 
 /// More vertices than any hand-drawn shape has: a bound on the work one request can ask for.
-const MAX_VERTICES: usize = 10_000;
+/// OGC feature writes take the same bound.
+pub(crate) const MAX_VERTICES: usize = 10_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -90,6 +90,14 @@ fn geometry(collection: &Collection, value: &Value) -> Result<String, ApiError> 
             ),
         ));
     }
+    // The bound of grid edits: more points than any drawn shape, a bound on the work.
+    fn positions(v: &Value, depth: usize) -> usize {
+        match v.as_array() {
+            Some(_) if depth == 0 => 1,
+            Some(items) => items.iter().map(|i| positions(i, depth - 1)).sum(),
+            None => 0,
+        }
+    }
     fn positions_ok(v: &Value, depth: usize) -> bool {
         match v.as_array() {
             Some(items) if depth == 0 => {
@@ -110,6 +118,14 @@ fn geometry(collection: &Collection, value: &Value) -> Result<String, ApiError> 
         "MultiLineString" | "Polygon" => 2,
         _ => 3,
     };
+    let max = crate::routes::grid_edits::MAX_VERTICES;
+    let count = object.get("coordinates").map_or(0, |c| positions(c, depth));
+    if count > max {
+        return Err(rule(
+            format!("几何有 {count} 个点，超过上限 {max}"),
+            format!("The geometry has {count} points, more than the limit of {max}"),
+        ));
+    }
     if !object
         .get("coordinates")
         .is_some_and(|c| positions_ok(c, depth))
