@@ -152,8 +152,33 @@ impl ImportLayer {
                 ("name", &["name", "名称", "路名"]),
             ],
             Self::Areas => &[
-                ("code", &["code", "区划代码", "代码", "编码"]),
-                ("name", &["name", "名称"]),
+                (
+                    "code",
+                    &[
+                        "code",
+                        "区划代码",
+                        "行政区划代码",
+                        "代码",
+                        "编码",
+                        "网格编码",
+                        "网格代码",
+                        "村代码",
+                        "ref",
+                    ],
+                ),
+                (
+                    "name",
+                    &[
+                        "name",
+                        "名称",
+                        "网格名称",
+                        "网格名",
+                        "村名",
+                        "村名称",
+                        "行政村",
+                        "自然村",
+                    ],
+                ),
             ],
         }
     }
@@ -367,6 +392,20 @@ pub struct RoadRow {
     pub lat: f64,
 }
 
+/// An area (a grid, village, hamlet or lane) as it would be stored; its container is found
+/// by the store (the area of the kind above it that the polygon overlaps most).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AreaRow {
+    pub code: Option<String>,
+    pub name: Option<String>,
+    #[serde(skip)]
+    pub geometry: geo::MultiPolygon<f64>,
+    pub parts: usize,
+    /// A point inside the polygon: where the row is for scope checks and the preview.
+    pub lon: f64,
+    pub lat: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum StagedRow {
@@ -374,6 +413,7 @@ pub enum StagedRow {
     Facility(FacilityRow),
     Hazard(HazardRow),
     Road(RoadRow),
+    Area(AreaRow),
 }
 
 /// The key-population tags the households table accepts, with the words rosters use.
@@ -563,20 +603,14 @@ pub fn stage_row(
                 _ => None,
             }
         }
+        ImportLayer::Areas => {
+            problems.retain(|p| p.field.as_deref() != Some("geometry"));
+            stage_area(source, offset, &value, &problem, &mut problems)
+        }
         ImportLayer::Hazards | ImportLayer::Roads => {
             // Lines and zones: the point found above does not apply.
             problems.retain(|p| p.field.as_deref() != Some("geometry"));
             stage_shape(layer, source, offset, &value, &problem, &mut problems)
-        }
-        other => {
-            problems.push(Problem::file(
-                format!("暂不支持导入图层 {}", other.as_str()),
-                format!(
-                    "importing into layer {} is not supported yet",
-                    other.as_str()
-                ),
-            ));
-            None
         }
     };
     match staged {
@@ -769,6 +803,71 @@ fn stage_shape(
     }
 }
 
+/// A polygon row of the areas layer: polygons only, valid, at most 64 characters of name.
+fn stage_area(
+    source: &SourceRow<'_>,
+    offset: Option<Offset>,
+    value: &dyn Fn(&str) -> Option<String>,
+    problem: &dyn Fn(&str, String, String) -> Problem,
+    problems: &mut Vec<Problem>,
+) -> Option<StagedRow> {
+    use geo::InteriorPoint;
+    let Some(g) = source.geometry else {
+        problems.push(problem(
+            "geometry",
+            "没有几何".to_string(),
+            "the row has no geometry".to_string(),
+        ));
+        return None;
+    };
+    let g = match offset {
+        Some(o) => from_offset(g, o),
+        None => g.clone(),
+    };
+    let before = problems.len();
+    let polygons = match &g {
+        Geometry::Polygon(p) => geo::MultiPolygon(vec![p.clone()]),
+        Geometry::MultiPolygon(m) if !m.0.is_empty() => m.clone(),
+        other => {
+            problems.push(problem(
+                "geometry",
+                format!("区域应为面（多边形），实为{}", geometry_name(other)),
+                format!(
+                    "an area should be a polygon, not a {}",
+                    geometry_name(other)
+                ),
+            ));
+            return None;
+        }
+    };
+    problems.extend(geometry_problems(source.row, &g));
+    let name = value("name");
+    if let Some(n) = &name {
+        if n.chars().count() > 64 {
+            problems.push(problem(
+                "name",
+                format!("名称“{n}”超过 64 个字"),
+                format!("the name '{n}' is longer than 64 characters"),
+            ));
+        }
+    }
+    if problems.len() > before {
+        return None;
+    }
+    let point = polygons
+        .interior_point()
+        .map(|p| (p.x(), p.y()))
+        .unwrap_or_default();
+    Some(StagedRow::Area(AreaRow {
+        code: value("code"),
+        name,
+        parts: polygons.0.len(),
+        geometry: polygons,
+        lon: point.0,
+        lat: point.1,
+    }))
+}
+
 /// `3`, `3.0`, `3人` → 3.
 fn parse_count(s: &str) -> Option<i64> {
     let t = s.trim().trim_end_matches(['人', '口', '户']);
@@ -953,6 +1052,8 @@ impl StagedRow {
         match self {
             StagedRow::Household(h) => h.key.as_deref(),
             StagedRow::Facility(f) => f.key.as_deref(),
+            // An area's code is its key: a re-import reshapes the area of that code.
+            StagedRow::Area(a) => a.code.as_deref(),
             StagedRow::Hazard(_) | StagedRow::Road(_) => None,
         }
     }
@@ -964,6 +1065,7 @@ impl StagedRow {
             StagedRow::Facility(f) => (f.lon, f.lat),
             StagedRow::Hazard(h) => (h.lon, h.lat),
             StagedRow::Road(r) => (r.lon, r.lat),
+            StagedRow::Area(a) => (a.lon, a.lat),
         }
     }
 }
@@ -1484,5 +1586,49 @@ mod tests {
         )
         .unwrap_err();
         assert!(p[0].en.contains("should be a line"), "{p:?}");
+    }
+
+    #[test]
+    fn area_rows_take_polygons_with_code_and_name_and_name_every_other_row() {
+        let fields = names(&["网格编码", "网格名称"]);
+        let m = propose_mapping(ImportLayer::Areas, &fields);
+        assert_eq!(m.fields.get("code").map(String::as_str), Some("网格编码"));
+        assert_eq!(m.fields.get("name").map(String::as_str), Some("网格名称"));
+        let v = row(&[("网格编码", " 130111103201-01 "), ("网格名称", "一组")]);
+        let square: Geometry<f64> =
+            polygon![(x: 9.5, y: 47.1), (x: 9.51, y: 47.1), (x: 9.51, y: 47.11), (x: 9.5, y: 47.11), (x: 9.5, y: 47.1)].into();
+        let stage = |row: usize, g: &Geometry<f64>| {
+            stage_row(
+                ImportLayer::Areas,
+                &m,
+                &SourceRow {
+                    row,
+                    values: &v,
+                    geometry: Some(g),
+                },
+                None,
+                None,
+            )
+        };
+        match stage(1, &square) {
+            Ok(StagedRow::Area(a)) => {
+                assert_eq!(a.code.as_deref(), Some("130111103201-01"));
+                assert_eq!(a.name.as_deref(), Some("一组"));
+                assert_eq!(a.parts, 1);
+                assert!(a.lon > 9.5 && a.lon < 9.51 && a.lat > 47.1 && a.lat < 47.11);
+            }
+            other => panic!("{other:?}"),
+        }
+        let point: Geometry<f64> = Point::new(9.5, 47.1).into();
+        let p = stage(2, &point).unwrap_err();
+        assert_eq!(p[0].row, 2);
+        assert!(p[0].en.contains("should be a polygon"), "{p:?}");
+        let bow: Geometry<f64> = polygon![(x: 9.5, y: 47.1), (x: 9.51, y: 47.11), (x: 9.51, y: 47.1), (x: 9.5, y: 47.11), (x: 9.5, y: 47.1)].into();
+        let p = stage(3, &bow).unwrap_err();
+        assert!(
+            p.iter()
+                .any(|p| p.row == 3 && p.en.contains("invalid polygon")),
+            "{p:?}"
+        );
     }
 }

@@ -138,7 +138,7 @@ pub struct Drawing<'a> {
     pub trim: bool,
 }
 
-struct Locked {
+pub(crate) struct Locked {
     kind: String,
     parent_id: Option<i64>,
     name: String,
@@ -175,9 +175,32 @@ impl Edit {
         container: i64,
         actor: &str,
     ) -> Result<Edit, StoreError> {
+        let tx = Edit::begin_tx(store, actor).await?;
+        Edit::start(tx, container).await
+    }
+
+    /// The transaction of one or more edits, with the actor set for the history.
+    pub(crate) async fn begin_tx(
+        store: &Store,
+        actor: &str,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
         let mut tx = store.pool().begin().await?;
         sqlx::query("SELECT set_config('cuntu.actor', $1, true)")
             .bind(actor)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// Starts an edit of the children of `container` inside `tx` (several containers may be
+    /// edited one after the other in one transaction: see [`Edit::finish`]).
+    pub(crate) async fn start(
+        mut tx: Transaction<'static, Postgres>,
+        container: i64,
+    ) -> Result<Edit, StoreError> {
+        // An earlier container's conclusion checked the sibling rule at once; this one's
+        // changes are checked at its own conclusion again.
+        sqlx::query("SET CONSTRAINTS areas_siblings_disjoint DEFERRED")
             .execute(&mut *tx)
             .await?;
         let kind: Option<String> =
@@ -210,7 +233,7 @@ impl Edit {
     }
 
     /// Locks a child of the container at the version the caller edited.
-    async fn lock(&mut self, id: i64, expected: i32) -> Result<Locked, StoreError> {
+    pub(crate) async fn lock(&mut self, id: i64, expected: i32) -> Result<Locked, StoreError> {
         let row: Option<(i32, String, Option<i64>, String)> = sqlx::query_as(
             "SELECT version, kind, parent_id, name FROM areas WHERE id = $1 FOR UPDATE",
         )
@@ -234,7 +257,7 @@ impl Edit {
         })
     }
 
-    fn note(&mut self, zh: String, en: String) {
+    pub(crate) fn note(&mut self, zh: String, en: String) {
         self.notes.push(Note { zh, en });
     }
 
@@ -243,6 +266,16 @@ impl Edit {
     pub(crate) async fn insert_child(
         &mut self,
         shape: &[u8],
+        name: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        self.insert_child_coded(shape, None, name).await
+    }
+
+    /// [`Edit::insert_child`] with a code of the caller's (an imported file's) when given.
+    pub(crate) async fn insert_child_coded(
+        &mut self,
+        shape: &[u8],
+        given_code: Option<&str>,
         name: Option<&str>,
     ) -> Result<i64, StoreError> {
         let (kind, container_code): (String, String) =
@@ -254,6 +287,7 @@ impl Edit {
         let (code, default_name) =
             next_child_name(&mut self.tx, self.container, &container_code, kind).await?;
         let name = name.map(str::to_string).unwrap_or(default_name);
+        let code = given_code.map(str::to_string).unwrap_or(code);
         Ok(sqlx::query_scalar(
             "INSERT INTO areas (kind, parent_id, code, name, geom) \
              VALUES ($1, $2, $3, $4, ST_Multi(ST_GeomFromWKB($5, 4326))) RETURNING id",
@@ -305,7 +339,7 @@ impl Edit {
     /// container's boundary, clipped to the container, and (when asked) trimmed off the
     /// siblings; refused with the reason when it cannot fit. `except` is the area being
     /// reshaped, which does not count as its own neighbour.
-    async fn fit(
+    pub(crate) async fn fit(
         &mut self,
         drawing: &Drawing<'_>,
         except: Option<i64>,
@@ -334,14 +368,15 @@ impl Edit {
         }
         let except = except.unwrap_or(-1);
         // Snap to the container and the siblings, then clip to the container.
-        let (shape, clipped_m2): (Vec<u8>, f64) = sqlx::query_as(
+        let (shape, clipped_m2, unsnapped): (Vec<u8>, f64, Vec<u8>) = sqlx::query_as(
             "WITH refs AS (SELECT ST_Collect(geom) AS r FROM areas \
                            WHERE id = $2 OR (parent_id = $2 AND id <> $3)), \
                   snapped AS (SELECT ST_CollectionExtract(ST_MakeValid( \
                                   ST_Snap(ST_GeomFromWKB($1, 4326), refs.r, $4)), 3) AS g FROM refs), \
-                  clipped AS (SELECT s.g, ST_CollectionExtract(ST_Intersection(s.g, c.geom), 3) AS k \
+                  clipped AS (SELECT s.g, ST_CollectionExtract(ST_Intersection(s.g, c.geom), 3) AS k, \
+                                     ST_CollectionExtract(ST_Intersection(ST_GeomFromWKB($1, 4326), c.geom), 3) AS k0 \
                               FROM snapped s, areas c WHERE c.id = $2) \
-             SELECT ST_AsBinary(k), planar_area_m2(g) - planar_area_m2(k) FROM clipped",
+             SELECT ST_AsBinary(k), planar_area_m2(g) - planar_area_m2(k), ST_AsBinary(k0) FROM clipped",
         )
         .bind(&shape)
         .bind(self.container)
@@ -355,21 +390,15 @@ impl Edit {
                 format!("{clipped_m2:.0} m² outside the village boundary were cut away"),
             );
         }
-        let overlaps: Vec<(String, f64)> = sqlx::query_as(
-            "SELECT s.name, planar_area_m2(ST_Intersection(s.geom, g.g)) AS m2 \
-             FROM areas s, (SELECT ST_GeomFromWKB($1, 4326) AS g) g \
-             WHERE s.parent_id = $2 AND s.id <> $3 AND s.geom && g.g AND ST_Intersects(s.geom, g.g) \
-             ORDER BY m2 DESC",
-        )
-        .bind(&shape)
-        .bind(self.container)
-        .bind(except)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let overlaps: Vec<(String, f64)> = overlaps
-            .into_iter()
-            .filter(|(_, m2)| *m2 > SLIVER_M2)
-            .collect();
+        let mut overlaps = self.overlaps(&shape, except).await?;
+        let mut shape = shape;
+        // Snapping a shape that already follows its neighbours' edges (an imported file of
+        // them, a restored version) can pull a vertex onto a neighbour's nearby vertex and
+        // make an overlap that was not drawn: then the shape is taken as drawn.
+        if !overlaps.is_empty() && self.overlaps(&unsnapped, except).await?.is_empty() {
+            overlaps.clear();
+            shape = unsnapped;
+        }
         let shape = if overlaps.is_empty() {
             shape
         } else if drawing.trim {
@@ -430,14 +459,55 @@ impl Edit {
         })
     }
 
+    /// The container's children (but `except`) that `shape` overlaps by more than a sliver,
+    /// largest overlap first.
+    async fn overlaps(
+        &mut self,
+        shape: &[u8],
+        except: i64,
+    ) -> Result<Vec<(String, f64)>, StoreError> {
+        let overlaps: Vec<(String, f64)> = sqlx::query_as(
+            "SELECT s.name, planar_area_m2(ST_Intersection(s.geom, g.g)) AS m2 \
+             FROM areas s, (SELECT ST_GeomFromWKB($1, 4326) AS g) g \
+             WHERE s.parent_id = $2 AND s.id <> $3 AND s.geom && g.g AND ST_Intersects(s.geom, g.g) \
+             ORDER BY m2 DESC",
+        )
+        .bind(shape)
+        .bind(self.container)
+        .bind(except)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(overlaps
+            .into_iter()
+            .filter(|(_, m2)| *m2 > SLIVER_M2)
+            .collect())
+    }
+
     /// The common end of every edit: check the sibling rule now, re-file the households whose
     /// grid changed, report, and commit (or roll back a dry run).
     pub(crate) async fn conclude(
-        mut self,
+        self,
         touched: &[i64],
         removed: Vec<i64>,
         dry_run: bool,
     ) -> Result<EditReport, StoreError> {
+        let (report, tx) = self.finish(touched, removed, dry_run).await?;
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(report)
+    }
+
+    /// [`Edit::conclude`] without the end of the transaction: the report, and the
+    /// transaction for the next container's edit (or the caller's commit or rollback).
+    pub(crate) async fn finish(
+        mut self,
+        touched: &[i64],
+        removed: Vec<i64>,
+        dry_run: bool,
+    ) -> Result<(EditReport, Transaction<'static, Postgres>), StoreError> {
         sqlx::query("SET CONSTRAINTS areas_siblings_disjoint IMMEDIATE")
             .execute(&mut *self.tx)
             .await?;
@@ -469,12 +539,7 @@ impl Edit {
         let grids = grid_states(&mut self.tx, touched).await?;
         let gaps = gaps_of(&mut self.tx, self.container, self.children_are_grids).await?;
         let rule = rule_of(&mut self.tx, self.container).await?;
-        if dry_run {
-            self.tx.rollback().await?;
-        } else {
-            self.tx.commit().await?;
-        }
-        Ok(EditReport {
+        let report = EditReport {
             grids,
             removed,
             moves,
@@ -485,7 +550,8 @@ impl Edit {
             gaps,
             rule,
             children_are_grids: self.children_are_grids,
-        })
+        };
+        Ok((report, self.tx))
     }
 }
 

@@ -162,6 +162,12 @@ impl Store {
                 StagedRow::Facility(f) => facilities.push(f),
                 StagedRow::Hazard(h) => hazards.push(h),
                 StagedRow::Road(r) => roads.push(r),
+                StagedRow::Area(_) => {
+                    return Err(StoreError::Invalid {
+                        zh: "区域须经区域导入写入（按类型与上级区域）".into(),
+                        en: "areas are written by the area import (by kind and container)".into(),
+                    })
+                }
             }
         }
         let layers = [

@@ -4,6 +4,7 @@
 //! types with geozero. `cluster` starts the private PostgreSQL the product runs on when no
 //! `DATABASE_URL` is given, and `testing` the throwaway one the tests use.
 
+pub mod area_import;
 pub mod areas;
 pub mod audit;
 pub mod changes;

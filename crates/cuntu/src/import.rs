@@ -6,9 +6,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use cuntu_core::area::AreaKind;
 use cuntu_core::auth::{self, Visibility};
 use cuntu_core::import::{self as core_import, ImportLayer, InputRow, Mapping, SourceCrs};
 use cuntu_gdal::export::{ExportFormat, OutTable};
+use cuntu_store::area_import::AreaImport;
 use cuntu_store::audit::AuditEntry;
 use cuntu_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -17,12 +19,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct ImportArgs {
     /// The file: GeoJSON, GeoPackage, Shapefile (.shp or zipped), KML, GPX, CSV (lon/lat or WKT).
     file: PathBuf,
-    /// households | facilities | hazards | roads (areas: not yet)
+    /// households | facilities | hazards | roads | areas (with --kind)
     #[arg(long)]
     layer: String,
-    /// For areas: the kind (grid...). Not used yet.
+    /// For areas (required): grid | village | hamlet | lane. Each polygon goes into the area
+    /// of the kind above it that it overlaps most; a code that exists there is reshaped.
     #[arg(long)]
     kind: Option<String>,
+    /// For grids and lanes: cut away the parts over existing siblings instead of refusing.
+    #[arg(long)]
+    trim: bool,
     /// The source CRS when the file has none or a wrong one: EPSG:4490, EPSG:4547, gcj02, bd09.
     #[arg(long)]
     crs: Option<String>,
@@ -45,6 +51,11 @@ pub struct ImportArgs {
 impl ImportArgs {
     pub fn dry_run(&self) -> bool {
         self.dry_run
+    }
+
+    /// Whether even a dry run needs the database.
+    pub fn needs_database(&self) -> bool {
+        self.layer == "areas"
     }
 }
 
@@ -80,13 +91,26 @@ pub async fn import(store: Option<&Store>, args: &ImportArgs) -> Result<()> {
             args.layer, args.layer
         )
     })?;
-    if layer == ImportLayer::Areas {
-        bail!(
-            "暂不支持导入 areas，目前可导入 households、facilities、hazards、roads / importing areas is not supported yet: households, facilities, hazards and roads are"
-        );
+    let area_kind = match (layer, args.kind.as_deref()) {
+        (ImportLayer::Areas, Some(k)) => match k.parse::<AreaKind>() {
+            Ok(AreaKind::Township) | Err(_) => bail!(
+                "未知区域类型 {k}：可用 grid、village、hamlet、lane / unknown area kind {k}: grid, village, hamlet or lane"
+            ),
+            Ok(kind) => Some(kind),
+        },
+        (ImportLayer::Areas, None) => bail!(
+            "导入区域须用 --kind 指定类型：grid（网格）、village（村）、hamlet（自然村）、lane（街巷）/ importing areas needs --kind: grid, village, hamlet or lane"
+        ),
+        (_, Some(_)) => bail!("--kind 仅用于 --layer areas / --kind is for --layer areas"),
+        (_, None) => None,
+    };
+    if args.trim && area_kind.is_none() {
+        bail!("--trim 仅用于 --layer areas / --trim is for --layer areas");
     }
-    if args.kind.is_some() {
-        bail!("--kind 仅用于 areas，暂不支持 / --kind is for areas, which are not supported yet");
+    if args.key.is_some() && layer == ImportLayer::Areas {
+        bail!(
+            "区域按编码（code 字段）更新，不用 --key / areas are matched by their code (the code field), not by --key"
+        );
     }
     if args.key.is_some() && matches!(layer, ImportLayer::Hazards | ImportLayer::Roads) {
         bail!(
@@ -203,6 +227,9 @@ pub async fn import(store: Option<&Store>, args: &ImportArgs) -> Result<()> {
             println!("  {p}");
         }
     }
+    if let Some(kind) = area_kind {
+        return import_areas(store, args, &table, staged, problems, kind).await;
+    }
     if args.dry_run {
         println!(
             "试运行，未写入 / dry run, nothing written: {} rows would be stored",
@@ -254,6 +281,152 @@ pub async fn import(store: Option<&Store>, args: &ImportArgs) -> Result<()> {
                 "crs": table.crs,
                 "inserted": counts.inserted,
                 "updated": counts.updated,
+            }),
+            ..Default::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// Areas: the rows staged without problems go through the store's area import (the grid
+/// editor's rules), one transaction; a dry run runs it too and rolls back, so it shows what
+/// would be created or reshaped per container and which households would change grid.
+async fn import_areas(
+    store: Option<&Store>,
+    args: &ImportArgs,
+    table: &cuntu_gdal::import::SourceTable,
+    staged: Vec<(usize, core_import::StagedRow)>,
+    mut problems: Vec<core_import::Problem>,
+    kind: AreaKind,
+) -> Result<()> {
+    // A file of several kinds (cuntu's own export of the areas layer has a `kind` column):
+    // only the rows of --kind are imported; the others are left out and counted.
+    let other_kind = |row: usize| {
+        table
+            .rows
+            .get(row.wrapping_sub(1))
+            .and_then(|r| r.values.get("kind"))
+            .and_then(|k| k.trim().parse::<AreaKind>().ok())
+            .is_some_and(|k| k != kind)
+    };
+    let left_out = staged.iter().filter(|(row, _)| other_kind(*row)).count();
+    problems.retain(|p| !other_kind(p.row));
+    if left_out > 0 {
+        println!(
+            "其他类型的 {left_out} 行未导入（kind 字段不是 {0}）/ {left_out} rows of another kind left out (their kind field is not {0})",
+            kind.as_str()
+        );
+    }
+    let rows: Vec<(usize, core_import::AreaRow)> = staged
+        .into_iter()
+        .filter(|(row, _)| !other_kind(*row))
+        .filter_map(|(row, s)| match s {
+            core_import::StagedRow::Area(a) => Some((row, a)),
+            _ => None,
+        })
+        .collect();
+    let store = store.context("no database")?;
+    let before = store.layer_count("areas").await?;
+    let bar = ProgressBar::new(rows.len() as u64).with_style(rows_style(
+        "写入 writing {bar:30} {pos}/{len} areas ({per_sec}) {elapsed}",
+    ));
+    let started = Instant::now();
+    let mut progress = |n: usize| bar.set_position(n as u64);
+    // With problems from staging the store still checks the rest (and rolls back), so the
+    // report names every problem at once.
+    let dry_run = args.dry_run || !problems.is_empty();
+    let report = store
+        .import_areas(
+            &rows,
+            &AreaImport {
+                kind,
+                actor: "cli-import",
+                scope: None,
+                trim: args.trim,
+                dry_run,
+            },
+            &mut progress,
+        )
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "写入失败，数据库未改变 / writing failed, the database is as it was: {e}"
+            )
+        })?;
+    bar.finish_and_clear();
+    for c in &report.containers {
+        println!("{} (id {}):", c.container_name, c.container_id);
+        for a in &c.areas {
+            let (zh, en) = if a.reshaped {
+                ("改形", "reshaped")
+            } else {
+                ("新建", "created")
+            };
+            println!(
+                "  第 {} 行 row {}: {zh} {en} {} {} (id {})",
+                a.row, a.row, a.code, a.name, a.id
+            );
+        }
+        if let Some(edit) = &c.edit {
+            for m in &edit.moves {
+                println!(
+                    "  {} 户 households: {} → {}",
+                    m.households,
+                    m.from_name.as_deref().unwrap_or("(无网格 no grid)"),
+                    m.to_name.as_deref().unwrap_or("(无网格 no grid)")
+                );
+            }
+            for n in &edit.notes {
+                println!("  注 note: {} / {}", n.zh, n.en);
+            }
+            if edit.gaps.households > 0 {
+                println!(
+                    "  未覆盖 gap: {:.0} m², {} 户 households in no grid",
+                    edit.gaps.area_m2, edit.gaps.households
+                );
+            }
+        }
+    }
+    for p in &report.skipped {
+        println!("跳过 skipped: {p}");
+    }
+    problems.extend(report.problems.iter().cloned());
+    problems.sort_by_key(|p| p.row);
+    println!("问题 problems: {}", problems.len());
+    for p in &problems {
+        println!("  {p}");
+    }
+    println!(
+        "{} 新建 created, {} 改形 reshaped, {} 户改变网格 households change grid",
+        report.created, report.reshaped, report.moved_households
+    );
+    if args.dry_run {
+        println!("试运行，未写入 / dry run, nothing written");
+        return Ok(());
+    }
+    if !report.committed {
+        bail!(
+            "{} 个问题，未写入任何数据；请修正后重试（--dry-run 可先检查）/ {} problems, nothing written; fix them and retry (--dry-run checks first)",
+            problems.len(),
+            problems.len()
+        );
+    }
+    let after = store.layer_count("areas").await?;
+    println!(
+        "已写入 stored in {:.2} s; areas {before} → {after}",
+        started.elapsed().as_secs_f64()
+    );
+    store
+        .audit(AuditEntry {
+            action: "import",
+            target: Some("areas".to_string()),
+            detail: serde_json::json!({
+                "file": args.file.display().to_string(),
+                "crs": table.crs,
+                "kind": kind.as_str(),
+                "created": report.created,
+                "reshaped": report.reshaped,
+                "moved_households": report.moved_households,
             }),
             ..Default::default()
         })

@@ -284,8 +284,9 @@ async fn main() -> Result<()> {
             gen::run(&store, command).await?;
         }
         Command::Import(args) => {
-            // A dry run reads the file only: no database needed to check it.
-            let store = if args.dry_run() {
+            // A dry run reads the file only: no database needed to check it (areas excepted:
+            // their dry run finds each polygon's container and rolls the edit back).
+            let store = if args.dry_run() && !args.needs_database() {
                 None
             } else {
                 Some(cli.migrated_store().await?)
