@@ -182,7 +182,9 @@ async fn memory_tile(
     let epoch = state.tiles.epoch();
     let grids;
     let visible = if personal {
-        grids = grids_under(&index.areas, roots);
+        grids = state
+            .tiles
+            .scope_grids(&scope, epoch, || grids_under(&index.areas, roots));
         Visibility::Grids(&grids)
     } else {
         Visibility::All
