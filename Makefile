@@ -7,7 +7,7 @@ RELEASE_BIN := target/release/cuntu
 DEBUG_BIN := target/debug/cuntu
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json
 
-.PHONY: help run test deps web build build-debug lint unit e2e bench-grids bench-route county bench-exposure bench-tiles ogc-clients clean-db stop-db clean
+.PHONY: help run test deps web build build-debug lint unit e2e bench-grids bench-route county bench-exposure bench-tiles ogc-clients fuzz-api clean-db stop-db clean
 
 help:
 	@echo "make run       install what is missing, build, start PostGIS, load the demo, serve http://127.0.0.1:8080"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench-grids  grid proposals vs PySAL spopt max-p on the demo villages and a generated one"
 	@echo "make bench-route  visit routes vs VROOM and a proven optimum (OR-Tools) on the demo roads and a generated county"
 	@echo "make bench-exposure  households exposed to every hazard of a generated county: R-tree vs PostGIS"
+	@echo "make fuzz-api  Schemathesis (PyPI, in .cuntu/schemathesis-venv) against a test server's OpenAPI document: no 5xx"
 	@echo "make bench-tiles  county tiles vs Martin 1.14.0 (wrk, cold/warm), stale tiles, memory, locate vs PostGIS"
 
 ## Debian packages and node modules the project needs; installs only what is missing.
@@ -60,6 +61,11 @@ e2e: build-debug
 	scripts/e2e.sh $(DEBUG_BIN)
 
 test: deps web lint unit e2e
+
+## Schemathesis against a throwaway server's /api/openapi.json (about 2 minutes; needs PyPI once).
+## CUNTU_SCHEMATHESIS_EXAMPLES sets the examples per operation (default 20).
+fuzz-api: deps
+	$(CARGO) test --locked -p cuntu-server --test schemathesis -- --ignored --nocapture
 
 ## The anchors of the benchmarks (PySAL spopt; pyvroom and OR-Tools) in a venv under the ignored .cuntu folder.
 BENCH_VENV := .cuntu/bench-venv
