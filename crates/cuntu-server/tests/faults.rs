@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::{
     check_acknowledged, client, login, rate_limits_off, start_server, stored_incidents,
-    township_with_admin, Ground, ADMIN,
+    township_with_admin, Ground, OwnCluster, ADMIN,
 };
-use cuntu_store::cluster::LocalCluster;
 use cuntu_store::testing::TestDatabase;
 use cuntu_store::Store;
 use tokio::net::{TcpListener, TcpStream};
@@ -280,42 +279,6 @@ async fn the_database_goes_away_under_load_and_the_server_recovers_by_itself() {
         found.len(),
         found.len() - o.acknowledged.len()
     );
-}
-
-/// A PostGIS cluster of this test's own (the shared test cluster serves the other tests of
-/// this process), in a temporary folder, destroyed when dropped — also when the test fails.
-struct OwnCluster {
-    cluster: LocalCluster,
-    _dir: tempfile::TempDir,
-}
-
-impl OwnCluster {
-    fn start() -> OwnCluster {
-        let dir = tempfile::Builder::new()
-            .prefix("cuntu-faults-")
-            .tempdir()
-            .unwrap();
-        // PostgreSQL runs as `postgres` when we are root: it must reach the folder.
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cluster = LocalCluster::new(dir.path(), port);
-        cluster.ensure_running().expect("own cluster starts");
-        OwnCluster { cluster, _dir: dir }
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let _ = self.cluster.destroy();
-    }
 }
 
 #[tokio::test]

@@ -329,3 +329,39 @@ pub fn check_acknowledged(
     assert_eq!(found.len(), found_set.len(), "no write stored twice");
     found.len()
 }
+
+/// A PostGIS cluster of a test's own (the shared test cluster serves the other tests of its
+/// process), in a temporary folder, destroyed when dropped — also when the test fails.
+pub struct OwnCluster {
+    pub cluster: cuntu_store::cluster::LocalCluster,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnCluster {
+    pub fn start() -> OwnCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("cuntu-own-cluster-")
+            .tempdir()
+            .unwrap();
+        // PostgreSQL runs as `postgres` when we are root: it must reach the folder.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = cuntu_store::cluster::LocalCluster::new(dir.path(), port);
+        cluster.ensure_running().expect("own cluster starts");
+        OwnCluster { cluster, _dir: dir }
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = self.cluster.destroy();
+    }
+}
