@@ -971,6 +971,15 @@ pub fn geometry_problems(row: usize, g: &Geometry<f64>) -> Vec<Problem> {
     out
 }
 
+/// Whether a row of a file of several kinds of area (cuntu's own export of the areas layer
+/// has a `kind` column) is of another kind than the one imported: such rows are left out.
+pub fn other_area_kind(values: &BTreeMap<String, String>, kind: crate::area::AreaKind) -> bool {
+    values
+        .get("kind")
+        .and_then(|k| k.trim().parse::<crate::area::AreaKind>().ok())
+        .is_some_and(|k| k != kind)
+}
+
 /// Rows whose key another row already used: a key names one household.
 pub fn duplicate_keys<'a>(keys: impl Iterator<Item = (usize, &'a str)>) -> Vec<Problem> {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();

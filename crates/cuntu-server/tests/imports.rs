@@ -496,3 +496,108 @@ async fn township_admins_import_hazards_and_cadres_may_not() {
         .unwrap();
     assert_eq!(kinds, vec!["landslide".to_string()]);
 }
+
+/// Areas over the web: a cadre imports grids only within their village (a polygon in
+/// another village is skipped with that reason, and with nothing else to store the commit is
+/// refused); villages are the township admin's; the admin's import creates the grid, and the
+/// same file again reshapes it by code instead of adding one.
+#[tokio::test]
+async fn grids_from_the_web_stay_in_the_cadres_village_and_reimport_by_code() {
+    let f = fixture().await;
+    let t: i64 = sqlx::query_scalar("SELECT id FROM areas WHERE kind = 'township'")
+        .fetch_one(f.db.store.pool())
+        .await
+        .unwrap();
+    let v2 = common::insert_area(
+        &f.db.store,
+        "village",
+        Some(t),
+        "V2",
+        "花山二村",
+        "POLYGON((114.32 30.60, 114.34 30.60, 114.34 30.62, 114.32 30.62, 114.32 30.60))",
+    )
+    .await;
+    let file = r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"网格编码":"V2-01","网格名称":"东一组"},"geometry":{"type":"Polygon","coordinates":[[[114.32,30.60],[114.33,30.60],[114.33,30.62],[114.32,30.62],[114.32,30.60]]]}}
+]}"#
+    .as_bytes();
+    let areas = |f: &Fixture| {
+        let pool = f.db.store.pool().clone();
+        async move {
+            sqlx::query_as::<_, (i64, String, String, i64)>(
+                "SELECT id, code, name, parent_id FROM areas WHERE kind = 'grid' ORDER BY id",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let before = areas(&f).await;
+    let grid = [("layer", "areas"), ("kind", "grid")];
+
+    // The cadre of 花山村: the polygon lies in 花山二村, outside their area.
+    let (status, dry) = upload(&f, &f.cadre, "grids.geojson", file, &grid).await;
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    assert_eq!(dry["storable"], 0, "{dry}");
+    assert_eq!(dry["skipped"][0]["row"], 1, "{dry}");
+    assert!(
+        dry["skipped"][0]["en"]
+            .as_str()
+            .unwrap()
+            .contains("outside your area"),
+        "{dry}"
+    );
+    let id = dry["id"].as_str().unwrap().to_string();
+    let options = json!({ "layer": "areas", "kind": "grid" });
+    let (status, _) = post(
+        &f,
+        &f.cadre,
+        &format!("/api/imports/{id}/commit"),
+        options.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(areas(&f).await, before, "nothing stored for the cadre");
+    // Villages are the township's.
+    let (status, _) = upload(
+        &f,
+        &f.cadre,
+        "v.geojson",
+        file,
+        &[("layer", "areas"), ("kind", "village")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = upload(&f, &f.admin, "v.geojson", file, &[("layer", "areas")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // The admin: one grid created in 花山二村, with the file's code and name.
+    for round in 0..2 {
+        let (status, dry) = upload(&f, &f.admin, "grids.geojson", file, &grid).await;
+        assert_eq!(status, StatusCode::OK, "{dry}");
+        assert_eq!(dry["problems"], json!([]), "{dry}");
+        let id = dry["id"].as_str().unwrap().to_string();
+        let (status, body) = post(
+            &f,
+            &f.admin,
+            &format!("/api/imports/{id}/commit"),
+            options.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let done = finished(&f, &f.admin, &id).await;
+        assert_eq!(done["state"], "done", "{done}");
+        let report = &done["report"]["areas"];
+        let (created, reshaped) = if round == 0 { (1, 0) } else { (0, 1) };
+        assert_eq!(report["created"], created, "{done}");
+        assert_eq!(report["reshaped"], reshaped, "{done}");
+        assert_eq!(report["containers"][0]["name"], "花山二村", "{done}");
+        let after = areas(&f).await;
+        assert_eq!(after.len(), before.len() + 1, "round {round}: {after:?}");
+        let new = after.last().unwrap();
+        assert_eq!(
+            (new.1.as_str(), new.2.as_str(), new.3),
+            ("V2-01", "东一组", v2)
+        );
+    }
+}

@@ -305,9 +305,7 @@ async fn import_areas(
         table
             .rows
             .get(row.wrapping_sub(1))
-            .and_then(|r| r.values.get("kind"))
-            .and_then(|k| k.trim().parse::<AreaKind>().ok())
-            .is_some_and(|k| k != kind)
+            .is_some_and(|r| core_import::other_area_kind(&r.values, kind))
     };
     let left_out = staged.iter().filter(|(row, _)| other_kind(*row)).count();
     problems.retain(|p| !other_kind(p.row));

@@ -4,9 +4,13 @@
 //! Excel rosters), `cuntu_core::import::stage_all` / `join_roster`, and one transaction in
 //! `Store::import_staged` / `Store::update_households`. What is added here is the uploader's
 //! scope: township admins import within their township, village cadres within their village;
-//! a row outside it is skipped with that reason, never stored.
+//! a row outside it is skipped with that reason, never stored. Layer `areas` (with `kind`:
+//! grid, village, hamlet, lane) goes through `Store::import_areas` instead (the grid editor's
+//! rules, one transaction): the dry run is the store's own, rolled back; a polygon whose
+//! container is outside the uploader's areas is skipped; villages and hamlets are the
+//! township admin's, grids and lanes also a village cadre's.
 //!
-//! - `POST /api/imports` (multipart: `file`, `layer`, optional `crs`): stores the upload and
+//! - `POST /api/imports` (multipart: `file`, `layer`, optional `kind`, `trim`, `crs`): stores the upload and
 //!   answers the dry run: source fields, proposed mapping, the first rows as they would be
 //!   stored, every problem with its row number, the rows that would be skipped.
 //! - `POST /api/imports/{id}/dry-run` (JSON: layer, crs, mapping, key): the dry run again
@@ -33,6 +37,7 @@ use cuntu_core::import::{
 };
 use cuntu_core::index::AreaIndex;
 use cuntu_gdal::import::SourceTable;
+use cuntu_store::area_import::{AreaImport, AreaImportReport};
 use cuntu_store::audit::AuditEntry;
 use geo::{Intersects, Point, Rect};
 use rand::RngCore;
@@ -154,10 +159,13 @@ fn purge_old() {
 // ---- who may import where ----------------------------------------------------------------
 
 /// The areas the caller imports into: township admins' townships, village cadres' villages.
-/// Hazards and roads are the township's: only its admins import them.
-fn import_areas(viewer: &Viewer, layer: Option<&str>) -> Result<Vec<i64>, ApiError> {
+/// Hazards and roads are the township's: only its admins import them; so are villages and
+/// hamlets (a cadre imports grids and lanes within their village).
+fn import_areas(viewer: &Viewer, options: &Options) -> Result<Vec<i64>, ApiError> {
     let account = viewer.require()?;
-    let township_only = matches!(layer, Some("hazards" | "roads"));
+    let township_only = matches!(options.layer.as_deref(), Some("hazards" | "roads"))
+        || (options.layer.as_deref() == Some("areas")
+            && !matches!(options.kind.as_deref(), Some("grid" | "lane")));
     let mut areas: Vec<i64> = account
         .roles
         .iter()
@@ -181,6 +189,10 @@ fn import_areas(viewer: &Viewer, layer: Option<&str>) -> Result<Vec<i64>, ApiErr
 #[derive(Debug, Clone, Default, Deserialize)]
 struct Options {
     layer: Option<String>,
+    /// For layer areas: grid | village | hamlet | lane.
+    kind: Option<String>,
+    /// For grids and lanes: cut the parts over existing siblings instead of refusing.
+    trim: Option<bool>,
     crs: Option<String>,
     mapping: Option<BTreeMap<String, String>>,
     key: Option<String>,
@@ -188,19 +200,42 @@ struct Options {
 
 struct Parsed {
     layer: ImportLayer,
+    kind: Option<AreaKind>,
     crs: Option<SourceCrs>,
 }
 
 fn parse_options(o: &Options) -> Result<Parsed, ApiError> {
     let raw = o.layer.as_deref().unwrap_or("households");
-    let layer = ImportLayer::parse(raw)
-        .filter(|l| *l != ImportLayer::Areas)
-        .ok_or_else(|| {
-            bad(
-                format!("不能导入图层“{raw}”：可导入 households（住户）、facilities（设施）、hazards（隐患）、roads（道路）"),
-                format!("Cannot import into layer '{raw}': households, facilities, hazards and roads can be imported"),
-            )
-        })?;
+    let layer = ImportLayer::parse(raw).ok_or_else(|| {
+        bad(
+            format!("不能导入图层“{raw}”：可导入 households（住户）、facilities（设施）、hazards（隐患）、roads（道路）、areas（区域）"),
+            format!("Cannot import into layer '{raw}': households, facilities, hazards, roads and areas can be imported"),
+        )
+    })?;
+    let kind = match (layer, o.kind.as_deref().map(str::trim).filter(|k| !k.is_empty())) {
+        (ImportLayer::Areas, Some(k)) => match k.parse::<AreaKind>() {
+            Ok(AreaKind::Township) | Err(_) => {
+                return Err(bad(
+                    format!("未知区域类型“{k}”：可选 grid（网格）、village（村）、hamlet（自然村）、lane（街巷）"),
+                    format!("Unknown area kind '{k}': grid, village, hamlet or lane"),
+                ))
+            }
+            Ok(kind) => Some(kind),
+        },
+        (ImportLayer::Areas, None) => {
+            return Err(bad(
+                "导入区域须选择类型：网格、村、自然村或街巷",
+                "Importing areas needs a kind: grid, village, hamlet or lane",
+            ))
+        }
+        _ => None,
+    };
+    if o.key.as_deref().is_some_and(|k| !k.is_empty()) && layer == ImportLayer::Areas {
+        return Err(bad(
+            "区域按编码（code）更新，不用唯一编号列",
+            "Areas are matched by their code: no key column",
+        ));
+    }
     if o.key.as_deref().is_some_and(|k| !k.is_empty())
         && matches!(layer, ImportLayer::Hazards | ImportLayer::Roads)
     {
@@ -218,7 +253,7 @@ fn parse_options(o: &Options) -> Result<Parsed, ApiError> {
             )
         })?),
     };
-    Ok(Parsed { layer, crs })
+    Ok(Parsed { layer, kind, crs })
 }
 
 /// What a dry run found, and what a commit writes.
@@ -235,6 +270,10 @@ struct Plan {
     updates: Vec<(usize, i64, core_import::HouseholdUpdate)>,
     problems: Vec<Problem>,
     skipped: Vec<Problem>,
+    /// Layer areas: the kind, and the store's dry run (what each container would get).
+    area_kind: Option<AreaKind>,
+    trim: bool,
+    areas_report: Option<AreaImportReport>,
 }
 
 impl Plan {
@@ -263,8 +302,9 @@ async fn plan(
     file_name: &str,
     options: &Options,
     areas: &[i64],
+    actor: &str,
 ) -> Result<Plan, ApiError> {
-    let Parsed { layer, crs } = parse_options(options)?;
+    let Parsed { layer, kind, crs } = parse_options(options)?;
     let dir = path.parent().map(FsPath::to_path_buf).unwrap_or_default();
     let read_path = path.clone();
     let read = tokio::task::spawn_blocking(move || {
@@ -327,6 +367,9 @@ async fn plan(
         updates: Vec::new(),
         problems: Vec::new(),
         skipped: Vec::new(),
+        area_kind: kind,
+        trim: options.trim.unwrap_or(false),
+        areas_report: None,
         mapping,
         table,
     };
@@ -372,6 +415,55 @@ async fn plan(
         plan.key.as_deref(),
     );
     plan.problems.extend(staging.problems);
+    if let Some(kind) = plan.area_kind {
+        // Areas: the store's own dry run finds each polygon's container, checks it against
+        // the caller's areas and runs the grid editor's rules, then rolls back.
+        let table = &plan.table;
+        let other = |row: usize| {
+            table
+                .rows
+                .get(row.wrapping_sub(1))
+                .is_some_and(|r| core_import::other_area_kind(&r.values, kind))
+        };
+        plan.problems.retain(|p| !other(p.row));
+        let rows: Vec<(usize, core_import::AreaRow)> = staging
+            .staged
+            .into_iter()
+            .filter(|(row, _)| !other(*row))
+            .filter_map(|(row, s)| match s {
+                StagedRow::Area(a) => Some((row, a)),
+                _ => None,
+            })
+            .collect();
+        if plan.needs_crs {
+            return Ok(plan);
+        }
+        let report = state
+            .store
+            .import_areas(
+                &rows,
+                &AreaImport {
+                    kind,
+                    actor,
+                    scope: Some(areas),
+                    trim: plan.trim,
+                    dry_run: true,
+                },
+                &mut |_| {},
+            )
+            .await?;
+        plan.problems.extend(report.problems.iter().cloned());
+        plan.problems.sort_by_key(|p| p.row);
+        plan.skipped = report.skipped.clone();
+        let skipped: Vec<usize> = plan.skipped.iter().map(|p| p.row).collect();
+        plan.staged = rows
+            .into_iter()
+            .filter(|(row, _)| !skipped.contains(row))
+            .map(|(row, a)| (row, StagedRow::Area(a)))
+            .collect();
+        plan.areas_report = Some(report);
+        return Ok(plan);
+    }
     // The caller's scope: the point's chain of areas must hold one of their areas, and a
     // household must fall in a grid (a household outside every grid is seen by nobody).
     let started = Instant::now();
@@ -513,6 +605,28 @@ fn dry_run_json(id: &str, file_name: &str, plan: &Plan) -> Value {
         "problems": plan.problems,
         "skipped": plan.skipped,
         "bbox": bbox(plan.staged.iter().map(|(_, s)| s.lon_lat())),
+        "kind": plan.area_kind,
+        "areas": plan.areas_report.as_ref().map(areas_json),
+    })
+}
+
+/// Per container: the areas created or reshaped, the households that change grid.
+fn areas_json(r: &AreaImportReport) -> Value {
+    json!({
+        "created": r.created,
+        "reshaped": r.reshaped,
+        "moved_households": r.moved_households,
+        "containers": r.containers.iter().map(|c| json!({
+            "id": c.container_id,
+            "name": c.container_name,
+            "areas": c.areas,
+            "moves": c.edit.as_ref().map(|e| &e.moves),
+            "notes": c.edit.as_ref().map(|e| &e.notes),
+            "gaps": c.edit.as_ref().map(|e| json!({
+                "area_m2": e.gaps.area_m2,
+                "households": e.gaps.households,
+            })),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -577,7 +691,7 @@ async fn upload(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Json<Value>, ApiError> {
     // Who may import at all; the layer's own rule once the form is read.
-    import_areas(&viewer, None)?;
+    import_areas(&viewer, &Options::default())?;
     let owner = viewer.require()?.id;
     let mut multipart = multipart.map_err(|e| {
         bad(
@@ -619,6 +733,10 @@ async fn upload(
                 "layer" => options.layer = Some(field.text().await.map_err(multipart_error)?),
                 "crs" => options.crs = Some(field.text().await.map_err(multipart_error)?),
                 "key" => options.key = Some(field.text().await.map_err(multipart_error)?),
+                "kind" => options.kind = Some(field.text().await.map_err(multipart_error)?),
+                "trim" => {
+                    options.trim = Some(field.text().await.map_err(multipart_error)? == "true")
+                }
                 _ => {}
             }
         }
@@ -639,8 +757,9 @@ async fn upload(
             "No file received: choose the file to import (field 'file')",
         ));
     };
-    let planned = match import_areas(&viewer, options.layer.as_deref()) {
-        Ok(areas) => plan(&state, path.clone(), &name, &options, &areas).await,
+    let actor = viewer.require()?.username.clone();
+    let planned = match import_areas(&viewer, &options) {
+        Ok(areas) => plan(&state, path.clone(), &name, &options, &areas, &actor).await,
         Err(e) => Err(e),
     };
     let plan = match planned {
@@ -675,9 +794,10 @@ async fn dry_run(
 ) -> Result<Json<Value>, ApiError> {
     let owner = viewer.require()?.id;
     let options = json_body(body)?;
-    let areas = import_areas(&viewer, options.layer.as_deref())?;
+    let areas = import_areas(&viewer, &options)?;
     let (path, name) = upload_of(&id, owner)?;
-    let plan = plan(&state, path, &name, &options, &areas).await?;
+    let actor = viewer.require()?.username.clone();
+    let plan = plan(&state, path, &name, &options, &areas, &actor).await?;
     Ok(Json(dry_run_json(&id, &name, &plan)))
 }
 
@@ -689,7 +809,7 @@ async fn commit(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let owner = viewer.require()?.id;
     let options = json_body(body)?;
-    let areas = import_areas(&viewer, options.layer.as_deref())?;
+    let areas = import_areas(&viewer, &options)?;
     let (path, name) = upload_of(&id, owner)?;
     let busy = with_uploads(|u| {
         u.get(&id)
@@ -702,7 +822,8 @@ async fn commit(
                 .into(),
         });
     }
-    let plan = plan(&state, path, &name, &options, &areas).await?;
+    let actor = viewer.require()?.username.clone();
+    let plan = plan(&state, path, &name, &options, &areas, &actor).await?;
     if !plan.problems.is_empty() {
         let n = plan.problems.len();
         return Err(ApiError::Rule {
@@ -729,7 +850,10 @@ async fn commit(
     let remote = viewer.remote_addr.clone();
     let job_id = id.clone();
     tokio::spawn(async move {
-        let final_state = run(&state, &job_id, plan, owner, &username, remote, &name).await;
+        let final_state = run(
+            &state, &job_id, plan, &areas, owner, &username, remote, &name,
+        )
+        .await;
         set_state(&job_id, final_state);
     });
     Ok((
@@ -739,10 +863,12 @@ async fn commit(
 }
 
 /// The job: one transaction, progress after each chunk, the report at the end.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     state: &AppState,
     id: &str,
     plan: Plan,
+    scope: &[i64],
     owner: i64,
     username: &str,
     remote: Option<String>,
@@ -765,6 +891,12 @@ async fn run(
     let layer = plan.layer;
     let before = state.store.layer_count(layer.as_str()).await.ok();
     let bbox = bbox(plan.staged.iter().map(|(_, s)| s.lon_lat()));
+    if let Some(kind) = plan.area_kind {
+        return run_areas(
+            state, id, plan, kind, scope, owner, username, remote, file_name,
+        )
+        .await;
+    }
     let (result, ids) = if plan.join.is_some() {
         let ids: Vec<i64> = plan.updates.iter().map(|(_, id, _)| *id).collect();
         let updates: Vec<(i64, core_import::HouseholdUpdate)> =
@@ -852,6 +984,147 @@ async fn run(
     JobState::Done { report }
 }
 
+/// The areas job: the store's area import for real, the same rules as its dry run.
+#[allow(clippy::too_many_arguments)]
+async fn run_areas(
+    state: &AppState,
+    id: &str,
+    plan: Plan,
+    kind: AreaKind,
+    scope: &[i64],
+    owner: i64,
+    username: &str,
+    remote: Option<String>,
+    file_name: &str,
+) -> JobState {
+    let started = Instant::now();
+    let rows: Vec<(usize, core_import::AreaRow)> = plan
+        .staged
+        .into_iter()
+        .filter_map(|(row, s)| match s {
+            StagedRow::Area(a) => Some((row, a)),
+            _ => None,
+        })
+        .collect();
+    let total = rows.len();
+    let progress_id = id.to_string();
+    let mut progress = move |done: usize| {
+        let seconds = started.elapsed().as_secs_f64().max(1e-6);
+        set_state(
+            &progress_id,
+            JobState::Running {
+                done,
+                total,
+                rows_per_second: done as f64 / seconds,
+            },
+        );
+    };
+    let before = state.store.layer_count("areas").await.ok();
+    let result = state
+        .store
+        .import_areas(
+            &rows,
+            &AreaImport {
+                kind,
+                actor: username,
+                scope: Some(scope),
+                trim: plan.trim,
+                dry_run: false,
+            },
+            &mut progress,
+        )
+        .await;
+    let report = match result {
+        Ok(r) if r.committed => r,
+        Ok(r) => {
+            let list = |en: bool| {
+                r.problems
+                    .iter()
+                    .take(5)
+                    .map(|p| {
+                        let text = if en { &p.en } else { &p.zh };
+                        format!("{} {}: {text}", if en { "row" } else { "第" }, p.row)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            return JobState::Failed {
+                zh: format!("{} 个问题，数据库未改变：{}", r.problems.len(), list(false)),
+                en: format!(
+                    "{} problems; the database is as it was: {}",
+                    r.problems.len(),
+                    list(true)
+                ),
+            };
+        }
+        Err(e) => {
+            tracing::warn!("import {id} failed: {e}");
+            let api: ApiError = e.into();
+            return JobState::Failed {
+                zh: format!(
+                    "写入失败，数据库未改变：{}",
+                    api.message(crate::i18n::Lang::Zh)
+                ),
+                en: format!(
+                    "Writing failed; the database is as it was: {}",
+                    api.message(crate::i18n::Lang::En)
+                ),
+            };
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let after = state.store.layer_count("areas").await.ok();
+    let stored = report.created + report.reshaped;
+    let json_report = json!({
+        "file": file_name,
+        "layer": "areas",
+        "kind": kind,
+        "mode": "insert",
+        "crs": plan.table.crs,
+        "notes": source_notes(&plan.table),
+        "rows_read": plan.table.rows.len(),
+        "stored": stored,
+        "inserted": report.created,
+        "updated": report.reshaped,
+        "skipped": report.skipped,
+        "seconds": seconds,
+        "rows_per_second": stored as f64 / seconds.max(1e-6),
+        "count_before": before,
+        "count_after": after,
+        "bbox": bbox(rows.iter().map(|(_, a)| (a.lon, a.lat))),
+        "areas": areas_json(&report),
+    });
+    let audit = state
+        .store
+        .audit(AuditEntry {
+            user_id: Some(owner),
+            username: Some(username),
+            action: "import",
+            target: Some("areas".to_string()),
+            detail: json!({
+                "file": file_name,
+                "kind": kind,
+                "created": report.created,
+                "reshaped": report.reshaped,
+                "moved_households": report.moved_households,
+                "skipped": report.skipped.len(),
+            }),
+            remote_addr: remote,
+        })
+        .await;
+    if let Err(e) = audit {
+        tracing::warn!("import {id}: audit entry not written: {e}");
+    }
+    with_uploads(|u| {
+        if let Some(up) = u.get(id) {
+            let _ = std::fs::remove_file(&up.path);
+        }
+    });
+    JobState::Done {
+        report: json_report,
+    }
+}
+
 async fn status(viewer: Viewer, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let owner = viewer.require()?.id;
     let state = with_uploads(|u| match u.get(&id) {
@@ -887,12 +1160,25 @@ mod tests {
     }
 
     #[test]
-    fn areas_are_not_imported_here_and_hazards_keep_no_key() {
+    fn areas_need_a_kind_and_hazards_keep_no_key() {
         let o = |l: &str| Options {
             layer: Some(l.into()),
             ..Default::default()
         };
         assert!(parse_options(&o("areas")).is_err());
+        let grid = Options {
+            kind: Some("grid".into()),
+            ..o("areas")
+        };
+        assert_eq!(
+            parse_options(&grid).ok().and_then(|p| p.kind),
+            Some(AreaKind::Grid)
+        );
+        let township = Options {
+            kind: Some("township".into()),
+            ..o("areas")
+        };
+        assert!(parse_options(&township).is_err());
         assert!(parse_options(&o("roads")).is_ok());
         assert!(parse_options(&o("facilities")).is_ok());
         let c = Options {
