@@ -133,6 +133,31 @@ async fn stage_and_store(
     ))
 }
 
+/// `ogr2ogr -f PostgreSQL -append` of `source` into the households table of a fresh database
+/// (COPY, as fast as ogr2ogr goes), with `extra` arguments; the database and the seconds taken.
+async fn ogr2ogr_into_fresh_database(source: &Path, extra: &[&str]) -> Result<(TestDatabase, f64)> {
+    let db = TestDatabase::new().await?;
+    let started = Instant::now();
+    run_ok(
+        Command::new("ogr2ogr")
+            .args([
+                "-f",
+                "PostgreSQL",
+                &pg_keywords(&db.url)?,
+                source.to_str().context("path")?,
+                "-append",
+                "-nln",
+                "households",
+                "--config",
+                "PG_USE_COPY",
+                "YES",
+            ])
+            .args(extra),
+        "ogr2ogr -f PostgreSQL",
+    )?;
+    Ok((db, started.elapsed().as_secs_f64()))
+}
+
 async fn household_count(db: &TestDatabase) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT count(*) FROM households")
         .fetch_one(db.store.pool())
@@ -152,20 +177,12 @@ async fn buildings(osm: &Path) -> Result<()> {
     // ogr2ogr with the same tag configuration the import writes, so it sees the same fields.
     let conf = std::env::temp_dir().join("cuntu-bench-osmconf.ini");
     std::fs::write(&conf, include_str!("../../../data/osmconf.ini"))?;
-    let ogr_db = TestDatabase::new().await?;
-    let started = Instant::now();
-    run_ok(
-        Command::new("ogr2ogr").args([
-            "-f",
-            "PostgreSQL",
-            &pg_keywords(&ogr_db.url)?,
-            osm.to_str().context("path")?,
+    let (ogr_db, ogr) = ogr2ogr_into_fresh_database(
+        osm,
+        &[
             "--config",
             "OSM_CONFIG_FILE",
             conf.to_str().context("path")?,
-            "--config",
-            "PG_USE_COPY",
-            "YES",
             "-dialect",
             "SQLite",
             "-sql",
@@ -175,13 +192,9 @@ async fn buildings(osm: &Path) -> Result<()> {
              FROM multipolygons WHERE building IS NOT NULL AND building <> 'no'",
             "-nlt",
             "POINT",
-            "-append",
-            "-nln",
-            "households",
-        ]),
-        "ogr2ogr -f PostgreSQL (OSM buildings)",
-    )?;
-    let ogr = started.elapsed().as_secs_f64();
+        ],
+    )
+    .await?;
     let ogr_rows = household_count(&ogr_db).await?;
     let ours_rows = household_count(&ours_db).await?;
     println!(
@@ -214,24 +227,7 @@ async fn points(n: usize) -> Result<()> {
     let ours = started.elapsed().as_secs_f64();
 
     // ogr2ogr into the same table of another fresh database.
-    let ogr_db = TestDatabase::new().await?;
-    let started = Instant::now();
-    run_ok(
-        Command::new("ogr2ogr").args([
-            "-f",
-            "PostgreSQL",
-            &pg_keywords(&ogr_db.url)?,
-            gpkg.to_str().context("path")?,
-            "-append",
-            "-nln",
-            "households",
-            "--config",
-            "PG_USE_COPY",
-            "YES",
-        ]),
-        "ogr2ogr -f PostgreSQL",
-    )?;
-    let ogr = started.elapsed().as_secs_f64();
+    let (ogr_db, ogr) = ogr2ogr_into_fresh_database(&gpkg, &[]).await?;
     let ogr_rows = household_count(&ogr_db).await?;
 
     println!(
