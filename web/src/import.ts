@@ -41,6 +41,22 @@ interface DryRun {
   problems: Problem[];
   skipped: Problem[];
   bbox: [number, number, number, number] | null;
+  areas?: AreasReport | null;
+}
+
+// Layer areas: what each container (village, hamlet, township) gets, and who changes grid.
+interface AreasReport {
+  created: number;
+  reshaped: number;
+  moved_households: number;
+  containers: {
+    id: number;
+    name: string;
+    areas: { row: number; id: number; code: string; name: string; reshaped: boolean }[];
+    moves: { from_name: string | null; to_name: string | null; households: number }[] | null;
+    notes: { zh: string; en: string }[] | null;
+    gaps: { area_m2: number; households: number } | null;
+  }[];
 }
 
 interface Report {
@@ -56,6 +72,7 @@ interface Report {
   seconds: number;
   rows_per_second: number;
   bbox: [number, number, number, number] | null;
+  areas?: AreasReport | null;
 }
 
 type JobStatus =
@@ -118,10 +135,25 @@ function chosenLayer(): string {
   return (form.elements.namedItem('layer') as HTMLSelectElement).value;
 }
 
+const KINDS = ['grid', 'lane', 'village', 'hamlet'] as const;
+
+// The area kind and trim, for layer areas only.
+function areaOptions(): { kind?: string; trim?: boolean } {
+  if (chosenLayer() !== 'areas') return {};
+  return {
+    kind: (form.elements.namedItem('kind') as HTMLSelectElement).value,
+    trim: (form.elements.namedItem('trim') as HTMLInputElement).checked,
+  };
+}
+
 function buildForm(): HTMLFormElement {
   const f = el('form', { class: 'imp-form', id: 'import-form', novalidate: '' });
   const file = el('input', { type: 'file', name: 'file', id: 'import-file', accept: '.xlsx,.xls,.ods,.csv,.geojson,.json,.gpkg,.zip,.kml,.kmz,.gpx,.dxf,.pbf,.osm' });
   const layer = el('select', { name: 'layer', id: 'import-layer' });
+  const kind = el('select', { name: 'kind', id: 'import-kind' });
+  const trim = el('input', { type: 'checkbox', name: 'trim', id: 'import-trim' });
+  const trimLabel = el('label', { for: 'import-trim', class: 'imp-trim' });
+  trimLabel.prepend(trim, el('span', { 'data-k': 'trim' }));
   const crs = el('select', { name: 'crs', id: 'import-crs' });
   const epsg = el('input', { name: 'epsg', id: 'import-epsg', inputmode: 'numeric', placeholder: '4547' });
   const submit = el('button', { type: 'submit', class: 'primary', id: 'import-upload' });
@@ -130,6 +162,9 @@ function buildForm(): HTMLFormElement {
     file,
     el('label', { for: 'import-layer', 'data-k': 'layer' }),
     layer,
+    el('label', { for: 'import-kind', 'data-k': 'kind', class: 'imp-kind' }),
+    kind,
+    trimLabel,
     el('label', { for: 'import-crs', 'data-k': 'crs' }),
     crs,
     el('label', { for: 'import-epsg', 'data-k': 'crs.code', class: 'imp-epsg' }),
@@ -141,7 +176,11 @@ function buildForm(): HTMLFormElement {
     e.preventDefault();
     void upload();
   });
+  kind.addEventListener('change', () => {
+    if (state.dry) void recheck(true);
+  });
   layer.addEventListener('change', () => {
+    renderForm();
     // Another layer has other fields: a dry run on the same upload proposes them afresh.
     if (state.dry) void recheck(true);
   });
@@ -152,8 +191,14 @@ function renderForm(): void {
   form.querySelectorAll<HTMLElement>('[data-k]').forEach((n) => (n.textContent = mt(n.dataset.k as Parameters<typeof mt>[0])));
   const layer = form.elements.namedItem('layer') as HTMLSelectElement;
   const keepLayer = layer.value || 'households';
-  layer.replaceChildren(...['households', 'facilities', 'hazards', 'roads'].map((l) => el('option', { value: l }, mt(`layer.${l}` as 'layer.households'))));
+  layer.replaceChildren(...['households', 'facilities', 'hazards', 'roads', 'areas'].map((l) => el('option', { value: l }, mt(`layer.${l}` as 'layer.households'))));
   layer.value = keepLayer;
+  const kind = form.elements.namedItem('kind') as HTMLSelectElement;
+  const keepKind = kind.value || 'grid';
+  kind.replaceChildren(...KINDS.map((k) => el('option', { value: k }, mt(`kind.${k}`))));
+  kind.value = keepKind;
+  const areas = layer.value === 'areas';
+  form.querySelectorAll<HTMLElement>('.imp-kind, #import-kind, .imp-trim').forEach((n) => (n.hidden = !areas));
   const crs = form.elements.namedItem('crs') as HTMLSelectElement;
   const keepCrs = crs.value;
   crs.replaceChildren(...CRS_CHOICES.map((c) => el('option', { value: c }, mt(CRS_LABEL[c]))));
@@ -191,6 +236,9 @@ async function upload(): Promise<void> {
   }
   const data = new FormData();
   data.append('layer', chosenLayer());
+  const area = areaOptions();
+  if (area.kind) data.append('kind', area.kind);
+  if (area.trim) data.append('trim', 'true');
   const crs = chosenCrs();
   if (crs) data.append('crs', crs);
   data.append('file', file, file.name);
@@ -226,7 +274,7 @@ function currentMapping(): Record<string, string> {
 
 function options(fresh: boolean): Record<string, unknown> {
   const key = root.querySelector<HTMLSelectElement>('#import-key')?.value || null;
-  return { layer: chosenLayer(), crs: chosenCrs() || null, mapping: fresh ? undefined : currentMapping(), key };
+  return { layer: chosenLayer(), ...areaOptions(), crs: chosenCrs() || null, mapping: fresh ? undefined : currentMapping(), key };
 }
 
 async function recheck(fresh = false): Promise<void> {
@@ -361,6 +409,7 @@ function renderDry(d: DryRun): HTMLElement {
       facilities: ['kind', 'name', 'capacity', 'lon', 'lat'],
       hazards: ['kind', 'severity', 'name', 'geometry_type', 'lon', 'lat'],
       roads: ['class', 'name', 'parts', 'lon', 'lat'],
+      areas: ['code', 'name', 'parts', 'lon', 'lat'],
     };
     const shown = columns[d.mode === 'join' ? 'join' : d.layer] ?? columns.facilities;
     const table = el('table', { class: 'imp-preview', id: 'import-preview' });
@@ -383,6 +432,7 @@ function renderDry(d: DryRun): HTMLElement {
     wrap.append(prev);
   }
 
+  if (d.areas) wrap.append(renderAreas(d.areas, 'import-areas'));
   const probs = section(mtf('problems', { n: d.problems.length }), d.problems.length ? 'imp-bad' : 'imp-good');
   if (d.problems.length) {
     probs.append(el('p', { class: 'imp-note' }, mt('problems.hint')));
@@ -401,6 +451,30 @@ function renderDry(d: DryRun): HTMLElement {
     wrap.append(go);
   }
   return wrap;
+}
+
+// Per container: each area created or reshaped (with its row), the households that change
+// grid, what the editor did to the shapes, and the part no grid covers.
+function renderAreas(a: AreasReport, id: string): HTMLElement {
+  const s = section(mtf('areas.title', { created: a.created, reshaped: a.reshaped, moved: a.moved_households }), 'imp-areas');
+  s.id = id;
+  for (const c of a.containers) {
+    s.append(el('h3', {}, c.name));
+    const ul = el('ul', { class: 'imp-area-list' });
+    for (const x of c.areas) {
+      ul.append(el('li', { 'data-row': String(x.row) }, `${mtf('row', { n: x.row })}: ${mt(x.reshaped ? 'areas.reshaped' : 'areas.created')} ${x.code} ${x.name}`));
+    }
+    const none = mt('areas.nogrid');
+    for (const m of c.moves ?? []) {
+      ul.append(el('li', { class: 'imp-move' }, mtf('areas.moves', { n: m.households, from: m.from_name ?? none, to: m.to_name ?? none })));
+    }
+    for (const n of c.notes ?? []) ul.append(el('li', { class: 'imp-note' }, lang() === 'en' ? n.en : n.zh));
+    if (c.gaps && c.gaps.households > 0) {
+      ul.append(el('li', { class: 'imp-warn' }, mtf('areas.gap', { m2: Math.round(c.gaps.area_m2), n: c.gaps.households })));
+    }
+    s.append(ul);
+  }
+  return s;
 }
 
 function mapLink(b: [number, number, number, number] | null): string {
@@ -429,6 +503,7 @@ function renderJob(job: JobStatus): HTMLElement {
     add(mt('report.crs'), r.crs, 'report-crs');
     s.append(dl);
     if (r.skipped.length) s.append(problemList(r.skipped, 'imp-skipped', 'report-skipped-rows'));
+    if (r.areas) s.append(renderAreas(r.areas, 'report-areas'));
     const links = el('p', { class: 'imp-links' });
     const a = el('a', { href: mapLink(r.bbox), id: 'import-show-map', class: 'imp-button primary' }, mt('report.map'));
     const again = el('a', { href: '/import', class: 'imp-button' }, mt('again'));
