@@ -98,13 +98,35 @@ async fn household(
     Ok(Json(view(record, access)))
 }
 
+/// A page of an area's households: `limit` (default and most 1000) from `offset`.
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+const PAGE_DEFAULT: i64 = 1000;
+
 async fn households_of_area(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(raw_id): Path<String>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     viewer.require()?;
     let area_id = parse_id(&raw_id, "区域", "Area")?;
+    let Query(page) = query.map_err(|e| ApiError::BadQuery {
+        zh: format!("参数错误：{e}"),
+        en: format!("Bad parameters: {e}"),
+    })?;
+    let limit = page.limit.unwrap_or(PAGE_DEFAULT);
+    let offset = page.offset.unwrap_or(0);
+    if !(1..=PAGE_DEFAULT).contains(&limit) || offset < 0 {
+        return Err(ApiError::BadQuery {
+            zh: format!("limit 须为 1 到 {PAGE_DEFAULT}，offset 不能为负"),
+            en: format!("limit must be 1 to {PAGE_DEFAULT} and offset not negative"),
+        });
+    }
     let assignments = viewer.assignments();
     let roots = viewer.household_roots();
     let chain: Vec<i64> = state
@@ -131,6 +153,14 @@ async fn households_of_area(
         .store
         .households_of_area_in_scope(area_id, &roots)
         .await?;
+    let total = records.len();
+    let records: Vec<HouseholdRecord> = records
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .collect();
+    let next_offset =
+        (offset as usize + records.len() < total).then(|| offset as usize + records.len());
     state
         .store
         .audit(AuditEntry {
@@ -145,7 +175,13 @@ async fn households_of_area(
             Some(view(r, access))
         })
         .collect();
-    Ok(Json(json!({ "households": households })))
+    Ok(Json(json!({
+        "households": households,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": next_offset,
+    })))
 }
 
 #[derive(Deserialize)]

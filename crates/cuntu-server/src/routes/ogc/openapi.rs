@@ -105,8 +105,8 @@ pub const OPERATIONS: &[Operation] = &[
     op("POST", "/api/me/password", "Sessions", "Change your password", &[], B, NONE),
     // Households
     op("GET", "/api/households/{id}", "Households", "One household as your role may see it", &[], None, JSON),
-    op("GET", "/api/areas/{id}/households", "Households", "The households of an area within your scope", &[], None, JSON),
-    op("GET", "/api/households/search", "Households", "Households in your scope by name, number, address, phone tail or tag", &["q"], None, JSON),
+    op("GET", "/api/areas/{id}/households", "Households", "The households of an area within your scope, a page of at most 1000 (limit, offset; total and next_offset)", &["limit", "offset"], None, JSON),
+    op("GET", "/api/households/search", "Households", "Households in your scope by name, number, address, phone tail or tag (limit: 20, at most 100)", &["q", "limit"], None, JSON),
     op("GET", "/api/audit", "Households", "The audit log, newest first (township admins)", &["before", "limit"], None, JSON),
     // Grid editing
     op("GET", "/api/villages", "Grid editing", "The villages you edit", &[], None, JSON),
