@@ -94,6 +94,16 @@ fn row_problem(row: usize, field: Option<&str>, zh: String, en: String) -> Probl
 fn store_problem(row: usize, e: StoreError) -> Result<Problem, StoreError> {
     match e {
         StoreError::Invalid { zh, en } => Ok(row_problem(row, Some("geometry"), zh, en)),
+        // The areas table's own rules (validity, containment, siblings, unique codes) raise
+        // their message in Chinese with the English in the detail.
+        StoreError::Rule {
+            message, detail, ..
+        } => Ok(row_problem(
+            row,
+            Some("geometry"),
+            message.clone(),
+            detail.unwrap_or(message),
+        )),
         StoreError::Conflict { .. } => Ok(row_problem(
             row,
             None,

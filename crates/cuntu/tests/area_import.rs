@@ -249,3 +249,97 @@ async fn an_overlapping_grid_or_one_outside_the_villages_is_refused_and_nothing_
     assert!(text(&run).contains("needs --kind"), "{}", text(&run));
     assert_eq!(snapshot(&db.store).await, before);
 }
+
+#[tokio::test]
+async fn villages_reimport_by_code_and_the_triggers_refusals_come_back_as_row_problems() {
+    let db = TestDatabase::new().await.unwrap();
+    common::load_demo(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("areas.geojson");
+    let out = cuntu(
+        &db.url,
+        &[
+            "export",
+            "--layer",
+            "areas",
+            "--format",
+            "geojson",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let villages: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, code FROM areas WHERE kind = 'village' ORDER BY id")
+            .fetch_all(db.store.pool())
+            .await
+            .unwrap();
+    let before = snapshot(&db.store).await;
+    let run = cuntu(
+        &db.url,
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--layer",
+            "areas",
+            "--kind",
+            "village",
+        ],
+    );
+    let run_text = text(&run);
+    assert!(run.status.success(), "{run_text}");
+    assert!(
+        run_text.contains(&format!("0 新建 created, {} 改形 reshaped", villages.len())),
+        "{run_text}"
+    );
+    let after = snapshot(&db.store).await;
+    assert_eq!(after.0.len(), before.0.len());
+    assert_eq!(after.1, before.1, "households stay where they were");
+
+    // A new village over two existing ones, and one sticking out of the township: each a
+    // problem of its row in words (the areas triggers' refusals), nothing written.
+    let (x0, y0, x1, y1): (f64, f64, f64, f64) = sqlx::query_as(
+        "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM areas WHERE kind = 'township'",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    let square = |a: f64, b: f64, c: f64, d: f64| {
+        format!("[[[{a},{b}],[{c},{b}],[{c},{d}],[{a},{d}],[{a},{b}]]]")
+    };
+    let bad = dir.path().join("villages.geojson");
+    std::fs::write(
+        &bad,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[
+{{"type":"Feature","properties":{{"区划代码":"130111103299","村名":"新村"}},"geometry":{{"type":"Polygon","coordinates":{}}}}},
+{{"type":"Feature","properties":{{"区划代码":"130111103298","村名":"界外村"}},"geometry":{{"type":"Polygon","coordinates":{}}}}}
+]}}"#,
+            square(cx - 0.01, cy - 0.01, cx + 0.01, cy + 0.01),
+            square(x1 - 0.001, cy, x1 + 0.05, cy + 0.01),
+        ),
+    )
+    .unwrap();
+    let run = cuntu(
+        &db.url,
+        &[
+            "import",
+            bad.to_str().unwrap(),
+            "--layer",
+            "areas",
+            "--kind",
+            "village",
+        ],
+    );
+    let out = text(&run);
+    assert!(!run.status.success(), "{out}");
+    assert!(out.contains("第 1 行 / row 1"), "{out}");
+    assert!(out.contains("第 2 行 / row 2"), "{out}");
+    assert!(out.contains("nothing written"), "{out}");
+    assert_eq!(
+        snapshot(&db.store).await.0,
+        after.0,
+        "no village added or changed"
+    );
+}
