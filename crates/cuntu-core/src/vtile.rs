@@ -203,11 +203,23 @@ impl TileFrame {
             Some(b) if clip.intersects_rect(&b) => {}
             _ => return None,
         }
+        // A township's outline has a thousand points or more, and at street zooms most tiles
+        // lie wholly inside it or wholly outside: such a part is the buffered tile itself, or
+        // nothing, which a walk along its edges tells without thinning, snapping or clipping.
+        let guard = grow(clip, 2.0 * self.unit);
+        let mut covering = 0;
+        let mut crossing = Vec::new();
+        for p in &polygons.0 {
+            match enclosure(p, &guard) {
+                Enclosure::Outside => {}
+                Enclosure::Covers => covering += 1,
+                Enclosure::Crosses => crossing.push(p),
+            }
+        }
         // As ST_AsMVTGeom: thin out, snap to the grid, then clip in tile units.
         let snapped = MultiPolygon(
-            polygons
-                .0
-                .iter()
+            crossing
+                .into_iter()
                 .filter_map(|p| {
                     let exterior = self.snapped_line(&drop_repeated(p.exterior(), tolerance, 4));
                     (exterior.0.len() >= 4).then(|| {
@@ -225,6 +237,7 @@ impl TileFrame {
         );
         let tile_box = Self::clip_box();
         let clipped = match snapped.bounding_rect() {
+            _ if snapped.0.is_empty() => snapped,
             Some(b) if contains_rect(&tile_box, &b) => snapped,
             // Sutherland-Hodgman per ring: where a concave outline leaves and re-enters the
             // box, the piece between runs along the box's edge, in the buffer, out of sight.
@@ -246,6 +259,19 @@ impl TileFrame {
             None => return None,
         };
         let mut parts = Vec::new();
+        if covering > 0 {
+            let (lo, hi) = (tile_box.min(), tile_box.max());
+            let whole = LineString(vec![
+                lo,
+                coord! { x: hi.x, y: lo.y },
+                hi,
+                coord! { x: lo.x, y: hi.y },
+                lo,
+            ]);
+            if let Some(exterior) = ring(&whole, true) {
+                parts.extend((0..covering).map(|_| Polygon::new(exterior.clone(), Vec::new())));
+            }
+        }
         for polygon in &clipped.0 {
             let Some(exterior) = ring(polygon.exterior(), true) else {
                 continue;
@@ -263,6 +289,64 @@ impl TileFrame {
             _ => Some(Geometry::MultiPolygon(MultiPolygon(parts))),
         }
     }
+}
+
+/// How a polygon lies towards a box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enclosure {
+    /// No edge meets the box and the box is outside (or inside a hole).
+    Outside,
+    /// No edge meets the box and the box is inside, clear of every hole.
+    Covers,
+    /// Some edge meets the box: the polygon must be clipped.
+    Crosses,
+}
+
+fn enclosure(polygon: &Polygon<f64>, b: &Rect<f64>) -> Enclosure {
+    let meets = |ring: &LineString<f64>| {
+        ring.0
+            .windows(2)
+            .any(|w| clip_segment(w[0], w[1], b).is_some())
+    };
+    if meets(polygon.exterior()) {
+        return Enclosure::Crosses;
+    }
+    let centre = b.center();
+    if !encircles(polygon.exterior(), centre) {
+        return Enclosure::Outside;
+    }
+    for hole in polygon.interiors() {
+        if meets(hole) {
+            return Enclosure::Crosses;
+        }
+        if encircles(hole, centre) {
+            return Enclosure::Outside;
+        }
+    }
+    Enclosure::Covers
+}
+
+/// Whether a closed ring goes around a point (crossing number).
+fn encircles(ring: &LineString<f64>, p: Coord<f64>) -> bool {
+    let mut inside = false;
+    for w in ring.0.windows(2) {
+        let (a, c) = (w[0], w[1]);
+        if (a.y > p.y) != (c.y > p.y) {
+            let x = a.x + (p.y - a.y) / (c.y - a.y) * (c.x - a.x);
+            if p.x < x {
+                inside = !inside;
+            }
+        }
+    }
+    inside
+}
+
+/// A box grown by `by` on every side.
+fn grow(b: &Rect<f64>, by: f64) -> Rect<f64> {
+    Rect::new(
+        coord! { x: b.min().x - by, y: b.min().y - by },
+        coord! { x: b.max().x + by, y: b.max().y + by },
+    )
 }
 
 /// A closed ring cut to a box (Sutherland-Hodgman, one box edge at a time); `None` when
