@@ -947,9 +947,28 @@ fn check_lon_lat(c: Coord<f64>) -> Result<(), Problem> {
 
 /// Problems of a geometry that PostGIS would store but the map cannot use: out-of-range
 /// coordinates and invalid polygons (self-intersection, rings crossing).
+/// The most points one row's geometry may have: the API's limit for a hazard zone drawn by
+/// hand, and ten times the outline of the demo's largest township.
+pub const MAX_POINTS_PER_ROW: usize = 20_000;
+
 pub fn geometry_problems(row: usize, g: &Geometry<f64>) -> Vec<Problem> {
     use geo::CoordsIter;
     let mut out = Vec::new();
+    // Counted first: checking a polygon of millions of points would hold the import for long.
+    let points = g.coords_count();
+    if points > MAX_POINTS_PER_ROW {
+        out.push(Problem {
+            row,
+            field: Some("geometry".into()),
+            zh: format!(
+                "几何有 {points} 个点，超过每行上限 {MAX_POINTS_PER_ROW}：请先在 GIS 软件中简化（如 QGIS 的“简化”，容差 0.5 米）"
+            ),
+            en: format!(
+                "the geometry has {points} points, more than the limit of {MAX_POINTS_PER_ROW} a row: simplify it first in a GIS (e.g. QGIS Simplify, tolerance 0.5 m)"
+            ),
+        });
+        return out;
+    }
     if let Some(c) = g.coords_iter().find(|c| check_lon_lat(*c).is_err()) {
         if let Err(p) = check_lon_lat(c) {
             out.push(Problem { row, ..p });
@@ -1403,6 +1422,23 @@ mod tests {
             panic!()
         };
         assert!((h.lon - wgs.x).abs() < 1e-7 && (h.lat - wgs.y).abs() < 1e-7);
+    }
+
+    #[test]
+    fn a_geometry_of_too_many_points_is_a_problem_of_its_row() {
+        let ring: Vec<(f64, f64)> = (0..=MAX_POINTS_PER_ROW)
+            .map(|i| {
+                let a = i as f64 / MAX_POINTS_PER_ROW as f64 * std::f64::consts::TAU;
+                (9.5 + 0.01 * a.cos(), 47.1 + 0.01 * a.sin())
+            })
+            .collect();
+        let big = Geometry::LineString(ring.clone().into());
+        let problems = geometry_problems(7, &big);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].row, 7);
+        assert!(problems[0].en.contains("20001 points"), "{}", problems[0].en);
+        let fine = Geometry::LineString(ring[..MAX_POINTS_PER_ROW].to_vec().into());
+        assert!(geometry_problems(7, &fine).is_empty());
     }
 
     #[test]
