@@ -112,8 +112,12 @@ fn with_uploads<T>(f: impl FnOnce(&mut HashMap<String, Upload>) -> T) -> T {
 
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound {
-        what_zh: format!("导入 {id}（上传已过期或不是您的）"),
-        what_en: format!("Import {id} (the upload expired or is not yours)"),
+        what_zh: format!(
+            "导入 {id}（上传已过期、服务器已重启或不是您的；未见导入报告的，数据库没有改变，请重新上传）"
+        ),
+        what_en: format!(
+            "Import {id} (the upload expired, the server restarted, or it is not yours; without an import report nothing was written: upload the file again)"
+        ),
     }
 }
 
