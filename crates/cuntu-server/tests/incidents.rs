@@ -1165,3 +1165,52 @@ async fn the_leaders_incident_map_counts_open_and_overdue_incidents_per_area() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_incident_list_pages_newest_first_with_filters_applied_before_the_page() {
+    let f = fixture().await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let r = f
+            .report(&f.worker, "normal", 114.301 + 0.001 * f64::from(i))
+            .await;
+        ids.push(r["id"].as_i64().unwrap());
+    }
+    ids.reverse();
+    let page = |query: String| {
+        let f = &f;
+        async move {
+            call(
+                reqwest::Method::GET,
+                &format!("{}/api/incidents?{query}", f.base),
+                &f.admin,
+                None,
+            )
+            .await
+        }
+    };
+    let mut seen = Vec::new();
+    let mut offset = Some(0);
+    let mut pages = 0;
+    while let Some(o) = offset {
+        let (status, body) = page(format!("limit=3&offset={o}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let features = body["features"].as_array().unwrap();
+        assert!(features.len() <= 3);
+        seen.extend(features.iter().map(|x| x["id"].as_i64().unwrap()));
+        offset = body["next_offset"].as_i64();
+        pages += 1;
+        assert!(pages <= 4, "{body}");
+    }
+    // Newest first, each once; the last full page leads to an empty one.
+    assert_eq!(seen, ids);
+    // A filter narrows before the page: state=reported holds all seven.
+    let (_, body) = page("state=reported&limit=5&offset=5".into()).await;
+    assert_eq!(body["features"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(body["next_offset"], Value::Null);
+    for bad in ["limit=0", "limit=501", "limit=x", "offset=-1"] {
+        let (status, body) = page(bad.into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body.to_string().contains("limit") || body.to_string().contains("offset"));
+    }
+}

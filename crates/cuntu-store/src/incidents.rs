@@ -149,6 +149,18 @@ const SCOPE_FILTER: &str = "(i.grid_id IN (SELECT id FROM scope) OR i.village_id
      OR EXISTS (SELECT 1 FROM incident_departments d WHERE d.incident_id = i.id AND d.department_id = ANY($2)) \
      OR i.reported_by = $3)";
 
+/// What a list of incidents is narrowed to, besides the scope.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IncidentFilter<'a> {
+    pub state: Option<&'a str>,
+    /// Only those past their deadline at this time and not yet resolved.
+    pub overdue_at: Option<DateTime<Utc>>,
+    /// `app` or `open311`.
+    pub source: Option<&'a str>,
+    /// Only those waiting for one of the scope's departments.
+    pub department_inbox: bool,
+}
+
 const SCOPE: &str = "WITH RECURSIVE scope(id) AS (SELECT unnest($1::bigint[]) \
      UNION SELECT a.id FROM areas a JOIN scope s ON a.parent_id = s.id)";
 
@@ -377,26 +389,53 @@ impl Store {
 
     /// The incidents a viewer sees, newest first; `state` filters, `overdue_at` keeps those
     /// past their deadline at that time.
+    /// The incidents a scope sees, newest first, `limit` from `offset`, filtered in the query
+    /// (a filter applied after the limit would hide what lies beyond it).
     pub async fn incidents_in_scope(
         &self,
         scope: &IncidentScope<'_>,
-        state: Option<&str>,
-        overdue_at: Option<DateTime<Utc>>,
+        filter: &IncidentFilter<'_>,
         limit: i64,
+        offset: i64,
     ) -> Result<Vec<IncidentRow>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "{SCOPE}, chosen AS (SELECT i.id FROM incidents i WHERE {SCOPE_FILTER} \
                 AND ($4::text IS NULL OR i.state = $4) \
-                AND ($5::timestamptz IS NULL OR (i.due_at < $5 AND i.state NOT IN ('resolved', 'verified', 'closed')))) \
-             {SELECT_INCIDENT} WHERE i.id IN (SELECT id FROM chosen) ORDER BY i.reported_at DESC, i.id DESC LIMIT $6"
+                AND ($5::timestamptz IS NULL OR (i.due_at < $5 AND i.state NOT IN ('resolved', 'verified', 'closed'))) \
+                AND ($8::text IS NULL OR i.source = $8) \
+                AND (NOT $9 OR (i.state IN ('whistled', 'dept_accepted', 'dept_arrived') \
+                     AND EXISTS (SELECT 1 FROM incident_departments d \
+                                 WHERE d.incident_id = i.id AND d.department_id = ANY($2))))) \
+             {SELECT_INCIDENT} WHERE i.id IN (SELECT id FROM chosen) \
+             ORDER BY i.reported_at DESC, i.id DESC LIMIT $6 OFFSET $7"
         ))
         .bind(scope.area_roots)
         .bind(scope.departments)
         .bind(scope.reporter)
-        .bind(state)
-        .bind(overdue_at)
+        .bind(filter.state)
+        .bind(filter.overdue_at)
         .bind(limit)
+        .bind(offset)
+        .bind(filter.source)
+        .bind(filter.department_inbox)
         .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Whether a scope sees incident `id`, however many incidents it sees.
+    pub async fn incident_in_scope(
+        &self,
+        scope: &IncidentScope<'_>,
+        id: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(&format!(
+            "{SCOPE} SELECT EXISTS (SELECT 1 FROM incidents i WHERE i.id = $4 AND {SCOPE_FILTER})"
+        ))
+        .bind(scope.area_roots)
+        .bind(scope.departments)
+        .bind(scope.reporter)
+        .bind(id)
+        .fetch_one(self.pool())
         .await?)
     }
 

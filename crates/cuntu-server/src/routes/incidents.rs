@@ -17,7 +17,7 @@ use cuntu_core::incident::{
     default_allowance, due_at, level_of, next, step_in, whistle_escalation, Action, Allowance,
     Capacity, Grade, Level, Since, State as IncidentState, Step,
 };
-use cuntu_store::incidents::{IncidentRow, IncidentScope, NewIncident, Transition};
+use cuntu_store::incidents::{IncidentFilter, IncidentRow, IncidentScope, NewIncident, Transition};
 use cuntu_store::notifications::{Audience, Notice};
 use geo::coord;
 use serde::Deserialize;
@@ -661,6 +661,10 @@ struct ListQuery {
     inbox: Option<String>,
     /// `open311`: the public's reports (the township's triage queue); `app`: the others.
     source: Option<String>,
+    /// Incidents a page (1 to 500, 500 unless given), newest first.
+    limit: Option<String>,
+    /// How many of the newest to pass over (0 unless given).
+    offset: Option<String>,
 }
 
 async fn list(
@@ -689,25 +693,38 @@ async fn list(
         }
     }
     let overdue = matches!(q.overdue.as_deref(), Some("1" | "true")).then_some(now);
-    let mut rows = state
+    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
+        None => LIST_LIMIT,
+        Some(Ok(n)) if (1..=LIST_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return Err(bad(
+                format!("limit 须为 1 到 {LIST_LIMIT} 之间的整数"),
+                format!("limit must be a whole number from 1 to {LIST_LIMIT}"),
+            ))
+        }
+    };
+    let offset = match q.offset.as_deref().map(str::parse::<i64>) {
+        None => 0,
+        Some(Ok(n)) if n >= 0 => n,
+        Some(_) => {
+            return Err(bad(
+                "offset 须为 0 或更大的整数".to_string(),
+                "offset must be a whole number of 0 or more".to_string(),
+            ))
+        }
+    };
+    let filter = IncidentFilter {
+        state: q.state.as_deref(),
+        overdue_at: overdue,
+        source: q.source.as_deref(),
+        // The department inbox: what waits for one of the caller's departments.
+        department_inbox: matches!(q.inbox.as_deref(), Some("1" | "true")),
+    };
+    let rows = state
         .store
-        .incidents_in_scope(&actor.scope(), q.state.as_deref(), overdue, LIST_LIMIT)
+        .incidents_in_scope(&actor.scope(), &filter, limit, offset)
         .await?;
-    if let Some(s) = q.source.as_deref() {
-        rows.retain(|i| i.source == s);
-    }
-    // The department inbox: what waits for one of the caller's departments.
-    if matches!(q.inbox.as_deref(), Some("1" | "true")) {
-        rows.retain(|i| {
-            i.department_ids
-                .iter()
-                .any(|d| actor.departments.contains(d))
-                && matches!(
-                    i.state.as_str(),
-                    "whistled" | "dept_accepted" | "dept_arrived"
-                )
-        });
-    }
+    let next_offset = (rows.len() as i64 == limit).then_some(offset + limit);
     let features: Vec<Value> = rows
         .iter()
         .map(|i| {
@@ -723,9 +740,12 @@ async fn list(
         .iter()
         .filter(|f| f["properties"]["overdue"] == json!(true))
         .count();
-    Ok(Json(
-        json!({ "type": "FeatureCollection", "overdue": overdue_count, "features": features }),
-    ))
+    Ok(Json(json!({
+        "type": "FeatureCollection",
+        "overdue": overdue_count,
+        "features": features,
+        "next_offset": next_offset,
+    })))
 }
 
 async fn one(
@@ -750,13 +770,7 @@ async fn visible(state: &AppState, actor: &Actor, raw: &str) -> Result<IncidentR
         .incident(id)
         .await?
         .ok_or_else(|| not_found(raw))?;
-    let in_scope = actor.sees(&row)
-        || state
-            .store
-            .incidents_in_scope(&actor.scope(), None, None, LIST_LIMIT)
-            .await?
-            .iter()
-            .any(|i| i.id == id);
+    let in_scope = actor.sees(&row) || state.store.incident_in_scope(&actor.scope(), id).await?;
     if in_scope {
         Ok(row)
     } else {

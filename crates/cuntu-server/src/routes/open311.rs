@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Duration, Utc};
 use cuntu_core::incident::{default_allowance, due_at, Grade, Step};
-use cuntu_store::incidents::{IncidentRow, IncidentScope, NewIncident};
+use cuntu_store::incidents::{IncidentFilter, IncidentRow, IncidentScope, NewIncident};
 use serde_json::{json, Map, Value};
 
 use super::incidents::check_report;
@@ -501,9 +501,9 @@ async fn visible_requests(
                         departments,
                         reporter: Some(*user),
                     },
-                    None,
-                    None,
+                    &IncidentFilter::default(),
                     1000,
+                    0,
                 )
                 .await
         }

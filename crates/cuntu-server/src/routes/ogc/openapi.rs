@@ -136,7 +136,7 @@ pub const OPERATIONS: &[Operation] = &[
     // Incidents (事件)
     op("GET", "/api/incident-categories", "Incidents", "The categories of incidents", &[], None, JSON),
     op("GET", "/api/departments", "Incidents", "The departments of your township(s)", &[], None, JSON),
-    op("GET", "/api/incidents", "Incidents", "Incidents in your scope, or your department's inbox", &[], None, JSON),
+    op("GET", "/api/incidents", "Incidents", "Incidents in your scope, or your department's inbox, newest first: a page of at most 500 (limit, offset; next_offset)", &["state", "overdue", "inbox", "source", "limit", "offset"], None, JSON),
     op("POST", "/api/imports", "Imports", "Upload a file to import (multipart: file, layer, crs; at most 50 MB): the dry run", &[], Some("multipart/form-data"), JSON),
     op("GET", "/api/imports/{id}", "Imports", "An import's state: rows done of total, rows per second, the final report", &[], None, JSON),
     op("POST", "/api/imports/{id}/dry-run", "Imports", "The dry run again with an edited mapping, CRS or key", &[], B, JSON),
