@@ -87,11 +87,17 @@ pub fn init() {
 
 /// One tile answered by the tile cache (`hit`) or made for it.
 pub fn tile_cache(hit: bool) {
-    if hit {
-        ::metrics::counter!(TILE_CACHE_HITS).increment(1);
-    } else {
-        ::metrics::counter!(TILE_CACHE_MISSES).increment(1);
-    }
+    // Handles made once: the registry lookup behind `counter!` cost more than a cached tile.
+    static HANDLES: OnceLock<[::metrics::Counter; 2]> = OnceLock::new();
+    let [hits, misses] = HANDLES.get_or_init(|| {
+        // The recorder first, or the handles would count into nothing.
+        handle();
+        [
+            ::metrics::counter!(TILE_CACHE_HITS),
+            ::metrics::counter!(TILE_CACHE_MISSES),
+        ]
+    });
+    if hit { hits } else { misses }.increment(1);
 }
 
 fn method_label(method: &Method) -> &'static str {
@@ -140,6 +146,7 @@ pub const TILE_ROUTE: &str = "/tiles/{layer}/{z}/{x}/{y}";
 pub fn tile_request(status: StatusCode, elapsed: std::time::Duration) {
     static HANDLES: OnceLock<([::metrics::Counter; 5], ::metrics::Histogram)> = OnceLock::new();
     let (counters, histogram) = HANDLES.get_or_init(|| {
+        handle();
         let counter = |class: &'static str| {
             ::metrics::counter!(REQUESTS, "method" => "GET", "route" => TILE_ROUTE, "status" => class)
         };

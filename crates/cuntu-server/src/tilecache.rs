@@ -27,6 +27,8 @@ pub struct CachedTile {
     pub gzip: Bytes,
     brotli: OnceLock<Bytes>,
     pub etag: String,
+    /// The ETag as the header it goes out in, made once.
+    pub etag_header: axum::http::HeaderValue,
 }
 
 impl CachedTile {
@@ -43,6 +45,8 @@ impl CachedTile {
             raw: Bytes::from(raw),
             gzip: Bytes::from(gzip),
             brotli: OnceLock::new(),
+            etag_header: axum::http::HeaderValue::from_str(&format!("\"{hex}\""))
+                .unwrap_or(axum::http::HeaderValue::from_static("\"\"")),
             etag: format!("\"{hex}\""),
         }
     }

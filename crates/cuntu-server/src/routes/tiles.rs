@@ -316,9 +316,7 @@ async fn tile(
         r
     };
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&drawn.etag) {
-        h.insert(header::ETAG, v);
-    }
+    h.insert(header::ETAG, drawn.etag_header.clone());
     // Edits change tiles at any time: clients keep them but must revalidate (cheap with 304).
     // Tiles that depend on the viewer are private: no shared cache may keep them, and they
     // vary with the session.
