@@ -1436,7 +1436,11 @@ mod tests {
         let problems = geometry_problems(7, &big);
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].row, 7);
-        assert!(problems[0].en.contains("20001 points"), "{}", problems[0].en);
+        assert!(
+            problems[0].en.contains("20001 points"),
+            "{}",
+            problems[0].en
+        );
         let fine = Geometry::LineString(ring[..MAX_POINTS_PER_ROW].to_vec().into());
         assert!(geometry_problems(7, &fine).is_empty());
     }
