@@ -3,31 +3,14 @@
 //! them); a file that overlaps or lies outside the villages is refused with its rows named
 //! and the database unchanged.
 
-use std::process::{Command, Output};
-
 use cuntu_store::testing::TestDatabase;
 use cuntu_store::Store;
 
 #[path = "../../cuntu-server/tests/common/mod.rs"]
 mod common;
 
-fn cuntu(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cuntu"))
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "warn")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("cuntu runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod cli;
+use cli::{cuntu, text};
 
 /// Every area's id, code, name and shape, and every household's grid: what must not change.
 async fn snapshot(store: &Store) -> (Vec<(i64, String, String, String)>, Vec<(i64, Option<i64>)>) {

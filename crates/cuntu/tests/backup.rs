@@ -3,27 +3,12 @@
 //! before anything changes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use cuntu_store::testing::{workspace_data_dir, TestDatabase};
 use cuntu_store::Store;
 
-fn cuntu(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cuntu"))
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("cuntu runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod cli;
+use cli::{cuntu, text};
 
 /// A URL on the same cluster with another database name.
 fn sibling(url: &str, name: &str) -> String {

@@ -3,7 +3,6 @@
 //! the areas and households come back unchanged and the database is at the current migration.
 
 use std::borrow::Cow;
-use std::process::{Command, Output};
 
 use cuntu_store::testing::TestDatabase;
 use cuntu_store::{Store, MIGRATOR};
@@ -12,22 +11,8 @@ use cuntu_store::{Store, MIGRATOR};
 mod common;
 use common::OwnCluster;
 
-fn cuntu(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cuntu"))
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("cuntu runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod cli;
+use cli::{cuntu, text};
 
 /// Every area and household as text, in id order: what must survive the round trip.
 async fn contents(store: &Store) -> (Vec<String>, Vec<String>) {

@@ -2,30 +2,15 @@
 //! `ogr2ogr` (an independent GDAL process) in a temporary folder.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use cuntu_core::coords;
 use cuntu_core::import::HouseholdRow;
 use cuntu_store::testing::TestDatabase;
 use geo::Coord;
 
-fn cuntu(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cuntu"))
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "warn")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("cuntu runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod cli;
+use cli::{cuntu, text};
 
 fn ogr2ogr(args: &[&str]) {
     let o = Command::new("ogr2ogr")
