@@ -959,33 +959,35 @@ async fn run(
         "count_after": after,
         "bbox": bbox,
     });
-    let audit = state
-        .store
-        .audit(AuditEntry {
-            user_id: Some(owner),
-            username: Some(username),
-            action: "import",
-            target: Some(layer.as_str().to_string()),
-            detail: json!({
-                "file": file_name,
-                "crs": plan.table.crs,
-                "inserted": counts.inserted,
-                "updated": counts.updated,
-                "skipped": plan.skipped.len(),
-            }),
-            remote_addr: remote,
-        })
-        .await;
-    if let Err(e) = audit {
+    let audit = AuditEntry {
+        user_id: Some(owner),
+        username: Some(username),
+        action: "import",
+        target: Some(layer.as_str().to_string()),
+        detail: json!({
+            "file": file_name,
+            "crs": plan.table.crs,
+            "inserted": counts.inserted,
+            "updated": counts.updated,
+            "skipped": plan.skipped.len(),
+        }),
+        remote_addr: remote,
+    };
+    job_done(state, id, audit).await;
+    JobState::Done { report }
+}
+
+/// The end of a job that wrote: its audit entry, and its file deleted (the report stays for
+/// the page).
+async fn job_done(state: &AppState, id: &str, audit: AuditEntry<'_>) {
+    if let Err(e) = state.store.audit(audit).await {
         tracing::warn!("import {id}: audit entry not written: {e}");
     }
-    // The file is no longer needed; the report stays for the page.
     with_uploads(|u| {
         if let Some(up) = u.get(id) {
             let _ = std::fs::remove_file(&up.path);
         }
     });
-    JobState::Done { report }
 }
 
 /// The areas job: the store's area import for real, the same rules as its dry run.
@@ -1098,32 +1100,22 @@ async fn run_areas(
         "bbox": bbox(rows.iter().map(|(_, a)| (a.lon, a.lat))),
         "areas": areas_json(&report),
     });
-    let audit = state
-        .store
-        .audit(AuditEntry {
-            user_id: Some(owner),
-            username: Some(username),
-            action: "import",
-            target: Some("areas".to_string()),
-            detail: json!({
-                "file": file_name,
-                "kind": kind,
-                "created": report.created,
-                "reshaped": report.reshaped,
-                "moved_households": report.moved_households,
-                "skipped": report.skipped.len(),
-            }),
-            remote_addr: remote,
-        })
-        .await;
-    if let Err(e) = audit {
-        tracing::warn!("import {id}: audit entry not written: {e}");
-    }
-    with_uploads(|u| {
-        if let Some(up) = u.get(id) {
-            let _ = std::fs::remove_file(&up.path);
-        }
-    });
+    let audit = AuditEntry {
+        user_id: Some(owner),
+        username: Some(username),
+        action: "import",
+        target: Some("areas".to_string()),
+        detail: json!({
+            "file": file_name,
+            "kind": kind,
+            "created": report.created,
+            "reshaped": report.reshaped,
+            "moved_households": report.moved_households,
+            "skipped": report.skipped.len(),
+        }),
+        remote_addr: remote,
+    };
+    job_done(state, id, audit).await;
     JobState::Done {
         report: json_report,
     }
