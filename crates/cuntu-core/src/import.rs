@@ -706,18 +706,7 @@ fn stage_shape(
     problems: &mut Vec<Problem>,
 ) -> Option<StagedRow> {
     use geo::Centroid;
-    let Some(g) = source.geometry else {
-        problems.push(problem(
-            "geometry",
-            "没有几何".to_string(),
-            "the row has no geometry".to_string(),
-        ));
-        return None;
-    };
-    let g = match offset {
-        Some(o) => from_offset(g, o),
-        None => g.clone(),
-    };
+    let g = row_geometry(source, offset, problem, problems)?;
     let before = problems.len();
     problems.extend(geometry_problems(source.row, &g));
     let point = g.centroid().map(|p| (p.x(), p.y())).unwrap_or_default();
@@ -803,6 +792,28 @@ fn stage_shape(
     }
 }
 
+/// The row's geometry in WGS84 (moved back from GCJ-02/BD-09 when `offset` says so), or
+/// `None` with the problem that it has none.
+fn row_geometry(
+    source: &SourceRow<'_>,
+    offset: Option<Offset>,
+    problem: &dyn Fn(&str, String, String) -> Problem,
+    problems: &mut Vec<Problem>,
+) -> Option<Geometry<f64>> {
+    let Some(g) = source.geometry else {
+        problems.push(problem(
+            "geometry",
+            "没有几何".to_string(),
+            "the row has no geometry".to_string(),
+        ));
+        return None;
+    };
+    Some(match offset {
+        Some(o) => from_offset(g, o),
+        None => g.clone(),
+    })
+}
+
 /// A polygon row of the areas layer: polygons only, valid, at most 64 characters of name.
 fn stage_area(
     source: &SourceRow<'_>,
@@ -812,18 +823,7 @@ fn stage_area(
     problems: &mut Vec<Problem>,
 ) -> Option<StagedRow> {
     use geo::InteriorPoint;
-    let Some(g) = source.geometry else {
-        problems.push(problem(
-            "geometry",
-            "没有几何".to_string(),
-            "the row has no geometry".to_string(),
-        ));
-        return None;
-    };
-    let g = match offset {
-        Some(o) => from_offset(g, o),
-        None => g.clone(),
-    };
+    let g = row_geometry(source, offset, problem, problems)?;
     let before = problems.len();
     let polygons = match &g {
         Geometry::Polygon(p) => geo::MultiPolygon(vec![p.clone()]),
