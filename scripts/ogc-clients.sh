@@ -5,18 +5,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-venv=.cuntu/ogc-venv
-owslib_version=0.35.0
-
 command -v ogrinfo >/dev/null 2>&1 || scripts/deps.sh >&2
-if ! "$venv/bin/python" -c "import owslib, sys; sys.exit(owslib.__version__ != '$owslib_version')" 2>/dev/null; then
-  if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends python3-venv >&2
-  fi
-  mkdir -p .cuntu
-  python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install --quiet "OWSLib==$owslib_version" >&2
-fi
-echo "$PWD/$venv/bin/python"
+bin=$(scripts/py-tool.sh ogc-venv OWSLib 0.35.0 | tail -n 1)
+echo "$bin/python"

@@ -4,17 +4,5 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-venv=.cuntu/schemathesis-venv
-version=4.32.5
-
-if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$version')" 2>/dev/null; then
-  if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends python3-venv >&2
-  fi
-  mkdir -p .cuntu
-  python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install --quiet "schemathesis==$version" >&2
-fi
-echo "$PWD/$venv/bin/schemathesis"
+bin=$(scripts/py-tool.sh schemathesis-venv schemathesis 4.32.5 | tail -n 1)
+echo "$bin/schemathesis"

@@ -11,7 +11,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use common::{login, rate_limits_off, start_server, township_with_admin, Ground, ADMIN};
+use common::{
+    login, operation_parameters, rate_limits_off, start_server, township_with_admin, Ground, ADMIN,
+};
 use cuntu_store::testing::TestDatabase;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -111,19 +113,7 @@ fn get_routes(doc: &Value) -> Vec<(String, Vec<(String, String)>)> {
         let Some(op) = methods.get("get") else {
             continue;
         };
-        let params = op["parameters"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|p| {
-                        (
-                            p["name"].as_str().unwrap().to_string(),
-                            p["in"].as_str().unwrap().to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let params = operation_parameters(op);
         routes.push((path.clone(), params));
     }
     routes

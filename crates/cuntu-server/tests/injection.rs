@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{add_user, client, load_demo, login, start_server};
+use common::{add_user, client, load_demo, login, operation_parameters, start_server};
 use cuntu_core::auth::Role;
 use cuntu_store::testing::TestDatabase;
 use serde_json::Value;
@@ -117,19 +117,7 @@ async fn sql_metacharacters_in_every_parameter_change_nothing_and_never_fail() {
     let mut by_status = std::collections::BTreeMap::<u16, usize>::new();
     for (path, methods) in doc["paths"].as_object().unwrap() {
         for (method, op) in methods.as_object().unwrap() {
-            let params: Vec<(String, String)> = op["parameters"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|p| {
-                            (
-                                p["name"].as_str().unwrap().to_string(),
-                                p["in"].as_str().unwrap().to_string(),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let params = operation_parameters(op);
             for (target, _) in &params {
                 parameters += 1;
                 for payload in PAYLOADS {

@@ -921,17 +921,7 @@ async fn run(
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("import {id} failed: {e}");
-            let api: ApiError = e.into();
-            return JobState::Failed {
-                zh: format!(
-                    "写入失败，数据库未改变：{}",
-                    api.message(crate::i18n::Lang::Zh)
-                ),
-                en: format!(
-                    "Writing failed; the database is as it was: {}",
-                    api.message(crate::i18n::Lang::En)
-                ),
-            };
+            return write_failed(e.into());
         }
     };
     // Households updated by a roster: where they are, for the map link.
@@ -979,6 +969,20 @@ async fn run(
 
 /// The end of a job that wrote: its audit entry, and its file deleted (the report stays for
 /// the page).
+/// A job whose transaction the database refused: it rolled back, and the cadre reads why.
+fn write_failed(api: ApiError) -> JobState {
+    JobState::Failed {
+        zh: format!(
+            "写入失败，数据库未改变：{}",
+            api.message(crate::i18n::Lang::Zh)
+        ),
+        en: format!(
+            "Writing failed; the database is as it was: {}",
+            api.message(crate::i18n::Lang::En)
+        ),
+    }
+}
+
 async fn job_done(state: &AppState, id: &str, audit: AuditEntry<'_>) {
     if let Err(e) = state.store.audit(audit).await {
         tracing::warn!("import {id}: audit entry not written: {e}");
@@ -1065,17 +1069,7 @@ async fn run_areas(
         }
         Err(e) => {
             tracing::warn!("import {id} failed: {e}");
-            let api: ApiError = e.into();
-            return JobState::Failed {
-                zh: format!(
-                    "写入失败，数据库未改变：{}",
-                    api.message(crate::i18n::Lang::Zh)
-                ),
-                en: format!(
-                    "Writing failed; the database is as it was: {}",
-                    api.message(crate::i18n::Lang::En)
-                ),
-            };
+            return write_failed(e.into());
         }
     };
     let seconds = started.elapsed().as_secs_f64();

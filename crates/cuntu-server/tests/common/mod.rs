@@ -365,3 +365,20 @@ impl Drop for OwnCluster {
         let _ = self.cluster.destroy();
     }
 }
+
+/// An OpenAPI operation's parameters as (name, in): what the fuzzers give values to.
+pub fn operation_parameters(operation: &Value) -> Vec<(String, String)> {
+    operation["parameters"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    (
+                        p["name"].as_str().unwrap().to_string(),
+                        p["in"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
