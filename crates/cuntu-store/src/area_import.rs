@@ -197,50 +197,67 @@ impl Store {
                 (_, None) => return Err(StoreError::Geometry("import transaction lost".into())),
             };
             let mut areas: Vec<ImportedArea> = Vec::new();
-            for i in indices {
-                let (row, area) = &rows[i];
-                let row = *row;
-                done += 1;
-                progress((rows.len() + done) / 2);
-                let t = match (&mut edit, &mut tx) {
-                    (Some(e), _) => &mut e.tx,
-                    (None, Some(t)) => t,
-                    (None, None) => {
-                        return Err(StoreError::Geometry("import transaction lost".into()))
-                    }
-                };
-                // A row's failure in the database (a trigger's refusal) undoes that row only,
-                // so every row's problem is reported; any problem rolls back the whole file.
-                sqlx::query("SAVEPOINT area_row").execute(&mut **t).await?;
-                let outcome = match &mut edit {
-                    Some(e) => import_child(e, container, area, opts).await,
-                    None => match &mut tx {
-                        Some(t) => import_top(t, container, area, opts.kind).await,
-                        None => Err(StoreError::Geometry("import transaction lost".into())),
-                    },
-                };
-                let t = match (&mut edit, &mut tx) {
-                    (Some(e), _) => &mut e.tx,
-                    (None, Some(t)) => t,
-                    (None, None) => {
-                        return Err(StoreError::Geometry("import transaction lost".into()))
-                    }
-                };
-                match outcome {
-                    Ok(a) => {
-                        sqlx::query("RELEASE SAVEPOINT area_row")
-                            .execute(&mut **t)
-                            .await?;
-                        areas.push(ImportedArea { row, ..a });
-                    }
-                    Err(e) => {
-                        sqlx::query("ROLLBACK TO SAVEPOINT area_row")
-                            .execute(&mut **t)
-                            .await?;
-                        report.problems.push(store_problem(row, e)?);
+            // A row refused because it reaches into a sibling that a later row of the file
+            // shrinks gets another go once that row is stored: passes repeat while one of
+            // them stores a row, and what still fails is the row's problem.
+            let mut pending = indices;
+            loop {
+                let tried = pending.len();
+                let mut refused: Vec<(usize, StoreError)> = Vec::new();
+                for i in pending {
+                    let (row, area) = &rows[i];
+                    let row = *row;
+                    done += 1;
+                    progress((rows.len() + done.min(rows.len())) / 2);
+                    let t = match (&mut edit, &mut tx) {
+                        (Some(e), _) => &mut e.tx,
+                        (None, Some(t)) => t,
+                        (None, None) => {
+                            return Err(StoreError::Geometry("import transaction lost".into()))
+                        }
+                    };
+                    // A row's failure in the database (a trigger's refusal) undoes that row
+                    // only, so every row's problem is reported; any problem rolls back the
+                    // whole file.
+                    sqlx::query("SAVEPOINT area_row").execute(&mut **t).await?;
+                    let outcome = match &mut edit {
+                        Some(e) => import_child(e, container, area, opts).await,
+                        None => match &mut tx {
+                            Some(t) => import_top(t, container, area, opts.kind).await,
+                            None => Err(StoreError::Geometry("import transaction lost".into())),
+                        },
+                    };
+                    let t = match (&mut edit, &mut tx) {
+                        (Some(e), _) => &mut e.tx,
+                        (None, Some(t)) => t,
+                        (None, None) => {
+                            return Err(StoreError::Geometry("import transaction lost".into()))
+                        }
+                    };
+                    match outcome {
+                        Ok(a) => {
+                            sqlx::query("RELEASE SAVEPOINT area_row")
+                                .execute(&mut **t)
+                                .await?;
+                            areas.push(ImportedArea { row, ..a });
+                        }
+                        Err(e) => {
+                            sqlx::query("ROLLBACK TO SAVEPOINT area_row")
+                                .execute(&mut **t)
+                                .await?;
+                            refused.push((i, e));
+                        }
                     }
                 }
+                if refused.is_empty() || refused.len() == tried {
+                    for (i, e) in refused {
+                        report.problems.push(store_problem(rows[i].0, e)?);
+                    }
+                    break;
+                }
+                pending = refused.into_iter().map(|(i, _)| i).collect();
             }
+            areas.sort_by_key(|a| a.row);
             report.created += areas.iter().filter(|a| !a.reshaped).count();
             report.reshaped += areas.iter().filter(|a| a.reshaped).count();
             let edit_report = match edit {
@@ -351,18 +368,7 @@ async fn import_child(
             (id, false)
         }
     };
-    let (code, name): (String, String) =
-        sqlx::query_as("SELECT code, name FROM areas WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *edit.tx)
-            .await?;
-    Ok(ImportedArea {
-        row: 0,
-        id,
-        code,
-        name,
-        reshaped,
-    })
+    imported(&mut edit.tx, id, reshaped).await
 }
 
 /// A village or hamlet row: stored as given (the areas table's triggers check validity,
@@ -420,10 +426,19 @@ async fn import_top(
     sqlx::query("SET CONSTRAINTS areas_siblings_disjoint DEFERRED")
         .execute(&mut **tx)
         .await?;
+    imported(tx, id, reshaped).await
+}
+
+/// The row's outcome as the report names it: by the code and name now stored.
+async fn imported(
+    conn: &mut sqlx::PgConnection,
+    id: i64,
+    reshaped: bool,
+) -> Result<ImportedArea, StoreError> {
     let (code, name): (String, String) =
         sqlx::query_as("SELECT code, name FROM areas WHERE id = $1")
             .bind(id)
-            .fetch_one(&mut **tx)
+            .fetch_one(conn)
             .await?;
     Ok(ImportedArea {
         row: 0,

@@ -3,6 +3,8 @@
 //! them); a file that overlaps or lies outside the villages is refused with its rows named
 //! and the database unchanged.
 
+use std::path::Path;
+
 use cuntu_store::testing::TestDatabase;
 use cuntu_store::Store;
 
@@ -30,6 +32,14 @@ async fn grids(store: &Store) -> Vec<(i64, String, String)> {
         .fetch_all(store.pool())
         .await
         .unwrap()
+}
+
+/// `cuntu import FILE --layer areas --kind KIND` and any further flags.
+fn import_areas(url: &str, file: &Path, kind: &str, extra: &[&str]) -> std::process::Output {
+    let file = file.to_str().unwrap();
+    let mut args = vec!["import", file, "--layer", "areas", "--kind", kind];
+    args.extend_from_slice(extra);
+    cuntu(url, &args)
 }
 
 #[tokio::test]
@@ -92,18 +102,7 @@ async fn exported_grids_come_back_by_code_with_their_shapes_and_households() {
 
         // The dry run says what would happen and writes nothing.
         let altered = snapshot(&db.store).await;
-        let dry = cuntu(
-            &db.url,
-            &[
-                "import",
-                file.to_str().unwrap(),
-                "--layer",
-                "areas",
-                "--kind",
-                "grid",
-                "--dry-run",
-            ],
-        );
+        let dry = import_areas(&db.url, &file, "grid", &["--dry-run"]);
         let dry_text = text(&dry);
         assert!(dry.status.success(), "{dry_text}");
         assert!(dry_text.contains("reshaped"), "{dry_text}");
@@ -124,17 +123,7 @@ async fn exported_grids_come_back_by_code_with_their_shapes_and_households() {
             "a dry run writes nothing"
         );
 
-        let run = cuntu(
-            &db.url,
-            &[
-                "import",
-                file.to_str().unwrap(),
-                "--layer",
-                "areas",
-                "--kind",
-                "grid",
-            ],
-        );
+        let run = import_areas(&db.url, &file, "grid", &[]);
         let run_text = text(&run);
         assert!(run.status.success(), "{run_text}");
         assert!(run_text.contains("households"), "{run_text}");
@@ -198,17 +187,7 @@ async fn an_overlapping_grid_or_one_outside_the_villages_is_refused_and_nothing_
         ),
     )
     .unwrap();
-    let run = cuntu(
-        &db.url,
-        &[
-            "import",
-            file.to_str().unwrap(),
-            "--layer",
-            "areas",
-            "--kind",
-            "grid",
-        ],
-    );
+    let run = import_areas(&db.url, &file, "grid", &[]);
     let out = text(&run);
     assert!(!run.status.success(), "{out}");
     assert!(out.contains("第 1 行") && out.contains("重叠"), "{out}");
@@ -258,17 +237,7 @@ async fn villages_reimport_by_code_and_the_triggers_refusals_come_back_as_row_pr
             .await
             .unwrap();
     let before = snapshot(&db.store).await;
-    let run = cuntu(
-        &db.url,
-        &[
-            "import",
-            file.to_str().unwrap(),
-            "--layer",
-            "areas",
-            "--kind",
-            "village",
-        ],
-    );
+    let run = import_areas(&db.url, &file, "village", &[]);
     let run_text = text(&run);
     assert!(run.status.success(), "{run_text}");
     assert!(
@@ -304,17 +273,7 @@ async fn villages_reimport_by_code_and_the_triggers_refusals_come_back_as_row_pr
         ),
     )
     .unwrap();
-    let run = cuntu(
-        &db.url,
-        &[
-            "import",
-            bad.to_str().unwrap(),
-            "--layer",
-            "areas",
-            "--kind",
-            "village",
-        ],
-    );
+    let run = import_areas(&db.url, &bad, "village", &[]);
     let out = text(&run);
     assert!(!run.status.success(), "{out}");
     assert!(out.contains("第 1 行 / row 1"), "{out}");
@@ -325,4 +284,246 @@ async fn villages_reimport_by_code_and_the_triggers_refusals_come_back_as_row_pr
         after.0,
         "no village added or changed"
     );
+}
+
+/// A one-feature GeoJSON file of `geometry` (GeoJSON text) with `properties` (JSON text).
+fn one_feature(dir: &Path, name: &str, properties: &str, geometry: &str) -> std::path::PathBuf {
+    let file = dir.join(name);
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{properties},"geometry":{geometry}}}]}}"#
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// The western half of an area's bounding box, as GeoJSON.
+const WESTERN_HALF_OF_BOX: &str =
+    "SELECT ST_AsGeoJSON(ST_MakeEnvelope(ST_XMin(geom), ST_YMin(geom), \
+     (ST_XMin(geom) + ST_XMax(geom)) / 2, ST_YMax(geom), 4326)) FROM areas WHERE id = $1";
+
+async fn geojson_of(store: &Store, sql: &str, id: i64) -> String {
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn trim_cuts_a_new_grid_off_its_neighbours_and_hamlets_and_lanes_land_in_their_containers() {
+    let db = TestDatabase::new().await.unwrap();
+    common::load_demo(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (grid, code, _) = grids(&db.store).await.remove(0);
+    let (village,): (i64,) = sqlx::query_as("SELECT parent_id FROM areas WHERE id = $1")
+        .bind(grid)
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    let whole = geojson_of(
+        &db.store,
+        "SELECT ST_AsGeoJSON(geom) FROM areas WHERE id = $1",
+        grid,
+    )
+    .await;
+    let in_grid_before: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM households WHERE grid_id = $1")
+            .bind(grid)
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+
+    // The grid shrinks to the western half of its box, by its code; --trim keeps the half off
+    // the neighbours it reaches into.
+    let half = geojson_of(&db.store, WESTERN_HALF_OF_BOX, grid).await;
+    let file = one_feature(
+        dir.path(),
+        "half.geojson",
+        &format!(r#"{{"网格编码":"{code}"}}"#),
+        &half,
+    );
+    let run = import_areas(&db.url, &file, "grid", &["--trim"]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(
+        text(&run).contains("0 新建 created, 1 改形 reshaped"),
+        "{}",
+        text(&run)
+    );
+    let in_half: i64 = sqlx::query_scalar("SELECT count(*) FROM households WHERE grid_id = $1")
+        .bind(grid)
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert!(
+        in_half < in_grid_before,
+        "half the grid holds fewer households"
+    );
+
+    // A new grid drawn over the whole old shape overlaps the half that stayed: refused as it
+    // is, nothing written; with --trim it takes the freed half and the households in it.
+    let file = one_feature(
+        dir.path(),
+        "new.geojson",
+        r#"{"网格名称":"新网格"}"#,
+        &whole,
+    );
+    let before = snapshot(&db.store).await;
+    let refused = import_areas(&db.url, &file, "grid", &[]);
+    let out = text(&refused);
+    assert!(!refused.status.success(), "{out}");
+    assert!(out.contains("重叠") && out.contains("trim"), "{out}");
+    assert_eq!(snapshot(&db.store).await, before, "nothing written");
+    let run = import_areas(&db.url, &file, "grid", &["--trim"]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(
+        text(&run).contains("1 新建 created, 0 改形 reshaped"),
+        "{}",
+        text(&run)
+    );
+    let (new_grid, parent, overlap, in_new): (i64, i64, f64, i64) = sqlx::query_as(
+        "SELECT n.id, n.parent_id, ST_Area(ST_Intersection(n.geom, o.geom)), \
+                (SELECT count(*) FROM households h WHERE h.grid_id = n.id) \
+         FROM areas n, areas o WHERE n.name = '新网格' AND n.kind = 'grid' AND o.id = $1",
+    )
+    .bind(grid)
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(parent, village);
+    assert!(
+        overlap < 1e-10,
+        "the new grid does not overlap the half: {overlap}"
+    );
+    assert_eq!(
+        in_half + in_new,
+        in_grid_before,
+        "the households of the old shape are in the half or the new grid"
+    );
+
+    // A lane without a code inside the new grid: filed under it with the next free code.
+    let shape = geojson_of(
+        &db.store,
+        "SELECT ST_AsGeoJSON(geom) FROM areas WHERE id = $1",
+        new_grid,
+    )
+    .await;
+    let file = one_feature(dir.path(), "lane.geojson", r#"{"名称":"一巷"}"#, &shape);
+    let run = import_areas(&db.url, &file, "lane", &[]);
+    assert!(run.status.success(), "{}", text(&run));
+    let (lane_parent, lane_code): (i64, String) =
+        sqlx::query_as("SELECT parent_id, code FROM areas WHERE kind = 'lane' AND name = '一巷'")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(lane_parent, new_grid);
+    assert!(!lane_code.is_empty());
+
+    // A hamlet: the village's western half, with a code and a name; imported again by code it
+    // is reshaped, not doubled.
+    let shape = geojson_of(
+        &db.store,
+        "SELECT ST_AsGeoJSON(ST_Intersection(geom, ST_MakeEnvelope(ST_XMin(geom), ST_YMin(geom), \
+                (ST_XMin(geom) + ST_XMax(geom)) / 2, ST_YMax(geom), 4326))) FROM areas WHERE id = $1",
+        village,
+    )
+    .await;
+    let file = one_feature(
+        dir.path(),
+        "hamlet.geojson",
+        r#"{"编码":"H-TEST-1","名称":"西庄"}"#,
+        &shape,
+    );
+    for (expected, label) in [
+        ("1 新建 created, 0 改形 reshaped", "first"),
+        ("0 新建 created, 1 改形 reshaped", "again"),
+    ] {
+        let run = import_areas(&db.url, &file, "hamlet", &[]);
+        assert!(run.status.success(), "{label}: {}", text(&run));
+        assert!(text(&run).contains(expected), "{label}: {}", text(&run));
+    }
+    let hamlets: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT parent_id, name FROM areas WHERE kind = 'hamlet' AND code = 'H-TEST-1'",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(hamlets, [(village, "西庄".to_string())]);
+}
+
+#[tokio::test]
+async fn a_grid_that_grows_into_room_a_later_row_frees_is_stored_on_a_second_pass() {
+    let db = TestDatabase::new().await.unwrap();
+    common::load_demo(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Two grids of one village: row 1 grows A over the eastern part of B, row 2 shrinks B to
+    // its western part. Row 1 comes first and overlaps B as B still is.
+    let (a, a_code, b, b_code, a_then, b_then, total, grown, shrunk): (
+        i64,
+        String,
+        i64,
+        String,
+        i64,
+        i64,
+        f64,
+        String,
+        String,
+    ) = sqlx::query_as(
+        "WITH pair AS ( \
+           SELECT a.id AS a, a.code AS a_code, a.geom AS ag, b.id AS b, b.code AS b_code, b.geom AS bg, \
+                  ST_MakeEnvelope(ST_XMin(b.geom), ST_YMin(b.geom), \
+                                  (ST_XMin(b.geom) + ST_XMax(b.geom)) / 2, ST_YMax(b.geom), 4326) AS west \
+           FROM areas a JOIN areas b ON a.parent_id = b.parent_id AND a.id < b.id \
+           WHERE a.kind = 'grid' AND b.kind = 'grid' ORDER BY a.id, b.id LIMIT 1) \
+         SELECT a, a_code, b, b_code, \
+                (SELECT count(*) FROM households WHERE grid_id = a), \
+                (SELECT count(*) FROM households WHERE grid_id = b), \
+                ST_Area(ag) + ST_Area(bg), \
+                ST_AsGeoJSON(ST_Union(ag, ST_Difference(bg, west))), \
+                ST_AsGeoJSON(ST_Intersection(bg, west)) \
+         FROM pair",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    let file = dir.path().join("two.geojson");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"type":"FeatureCollection","features":[
+{{"type":"Feature","properties":{{"网格编码":"{a_code}"}},"geometry":{grown}}},
+{{"type":"Feature","properties":{{"网格编码":"{b_code}"}},"geometry":{shrunk}}}
+]}}"#
+        ),
+    )
+    .unwrap();
+    let run = import_areas(&db.url, &file, "grid", &[]);
+    let out = text(&run);
+    assert!(run.status.success(), "{out}");
+    assert!(out.contains("0 新建 created, 2 改形 reshaped"), "{out}");
+    let (area_now, a_now, b_now, overlap): (f64, i64, i64, f64) = sqlx::query_as(
+        "SELECT ST_Area(a.geom) + ST_Area(b.geom), \
+                (SELECT count(*) FROM households WHERE grid_id = a.id), \
+                (SELECT count(*) FROM households WHERE grid_id = b.id), \
+                ST_Area(ST_Intersection(a.geom, b.geom)) \
+         FROM areas a, areas b WHERE a.id = $1 AND b.id = $2",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap();
+    assert!(overlap < 1e-10, "A and B do not overlap: {overlap}");
+    assert!(
+        (area_now - total).abs() < total * 1e-6,
+        "A and B cover what they covered: {area_now} vs {total}"
+    );
+    assert_eq!(
+        a_now + b_now,
+        a_then + b_then,
+        "their households stay theirs"
+    );
+    assert!(a_now > a_then, "A took B's eastern households");
 }
