@@ -11,6 +11,9 @@
 //! - A row whose code names an existing area of the kind in the same container reshapes
 //!   and renames it (its id stays, so role assignments stay); a row without a code gets the
 //!   next free one.
+//! - Rows are taken in file order; a row refused because it reaches into a sibling that a
+//!   later row shrinks is tried again once that row is stored (with `--trim` there is no
+//!   refusal: it is trimmed off the sibling as it stands when the row is read).
 //! - All or nothing: one transaction for the whole file, rolled back on any problem or for a
 //!   dry run.
 
