@@ -12,23 +12,12 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use common::{
-    login, operation_parameters, rate_limits_off, start_server, township_with_admin, Ground, ADMIN,
+    login, operation_parameters, percent_encode, rate_limits_off, start_server,
+    township_with_admin, Ground, ADMIN,
 };
 use cuntu_store::testing::TestDatabase;
 use proptest::prelude::*;
 use serde_json::Value;
-
-fn encode(value: &str) -> String {
-    let mut out = String::new();
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// A value that passes for `name`, so that a case often reaches the handler.
 fn plausible(name: &str, ids: &(i64, i64)) -> String {
@@ -184,14 +173,14 @@ fn generated_parameters_on_every_get_route_never_get_a_5xx() {
                 Value_::Text(t) => t.clone(),
             };
             if place == "path" {
-                url = url.replace(&format!("{{{name}}}"), &encode(&v));
+                url = url.replace(&format!("{{{name}}}"), &percent_encode(&v));
             } else {
-                query.push(format!("{name}={}", encode(&v)));
+                query.push(format!("{name}={}", percent_encode(&v)));
             }
         }
         // A parameter the route does not know (an OGC filter on a queryable, or nothing).
         if let Some(name) = extra {
-            query.push(format!("{name}={}", encode("x")));
+            query.push(format!("{name}={}", percent_encode("x")));
         }
         if !query.is_empty() {
             url = format!("{url}?{}", query.join("&"));

@@ -176,17 +176,17 @@ async fn an_overlapping_grid_or_one_outside_the_villages_is_refused_and_nothing_
     .fetch_one(db.store.pool())
     .await
     .unwrap();
-    let file = dir.path().join("bad.geojson");
-    std::fs::write(
-        &file,
-        format!(
-            r#"{{"type":"FeatureCollection","features":[
-{{"type":"Feature","properties":{{"网格名称":"新网格"}},"geometry":{existing}}},
-{{"type":"Feature","properties":{{"网格名称":"海上"}},"geometry":{{"type":"Polygon","coordinates":[[[0,0],[0.01,0],[0.01,0.01],[0,0.01],[0,0]]]}}}}
-]}}"#
-        ),
-    )
-    .unwrap();
+    let file = feature_file(
+        dir.path(),
+        "bad.geojson",
+        &[
+            (r#"{"网格名称":"新网格"}"#, &existing),
+            (
+                r#"{"网格名称":"海上"}"#,
+                r#"{"type":"Polygon","coordinates":[[[0,0],[0.01,0],[0.01,0.01],[0,0.01],[0,0]]]}"#,
+            ),
+        ],
+    );
     let run = import_areas(&db.url, &file, "grid", &[]);
     let out = text(&run);
     assert!(!run.status.success(), "{out}");
@@ -286,13 +286,20 @@ async fn villages_reimport_by_code_and_the_triggers_refusals_come_back_as_row_pr
     );
 }
 
-/// A one-feature GeoJSON file of `geometry` (GeoJSON text) with `properties` (JSON text).
-fn one_feature(dir: &Path, name: &str, properties: &str, geometry: &str) -> std::path::PathBuf {
+/// A GeoJSON file of features given as (properties, geometry), both JSON text.
+fn feature_file(dir: &Path, name: &str, features: &[(&str, &str)]) -> std::path::PathBuf {
+    let features: Vec<String> = features
+        .iter()
+        .map(|(properties, geometry)| {
+            format!(r#"{{"type":"Feature","properties":{properties},"geometry":{geometry}}}"#)
+        })
+        .collect();
     let file = dir.join(name);
     std::fs::write(
         &file,
         format!(
-            r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{properties},"geometry":{geometry}}}]}}"#
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            features.join(",\n")
         ),
     )
     .unwrap();
@@ -339,11 +346,10 @@ async fn trim_cuts_a_new_grid_off_its_neighbours_and_hamlets_and_lanes_land_in_t
     // The grid shrinks to the western half of its box, by its code; --trim keeps the half off
     // the neighbours it reaches into.
     let half = geojson_of(&db.store, WESTERN_HALF_OF_BOX, grid).await;
-    let file = one_feature(
+    let file = feature_file(
         dir.path(),
         "half.geojson",
-        &format!(r#"{{"网格编码":"{code}"}}"#),
-        &half,
+        &[(&format!(r#"{{"网格编码":"{code}"}}"#), &half)],
     );
     let run = import_areas(&db.url, &file, "grid", &["--trim"]);
     assert!(run.status.success(), "{}", text(&run));
@@ -364,11 +370,10 @@ async fn trim_cuts_a_new_grid_off_its_neighbours_and_hamlets_and_lanes_land_in_t
 
     // A new grid drawn over the whole old shape overlaps the half that stayed: refused as it
     // is, nothing written; with --trim it takes the freed half and the households in it.
-    let file = one_feature(
+    let file = feature_file(
         dir.path(),
         "new.geojson",
-        r#"{"网格名称":"新网格"}"#,
-        &whole,
+        &[(r#"{"网格名称":"新网格"}"#, &whole)],
     );
     let before = snapshot(&db.store).await;
     let refused = import_areas(&db.url, &file, "grid", &[]);
@@ -410,7 +415,11 @@ async fn trim_cuts_a_new_grid_off_its_neighbours_and_hamlets_and_lanes_land_in_t
         new_grid,
     )
     .await;
-    let file = one_feature(dir.path(), "lane.geojson", r#"{"名称":"一巷"}"#, &shape);
+    let file = feature_file(
+        dir.path(),
+        "lane.geojson",
+        &[(r#"{"名称":"一巷"}"#, &shape)],
+    );
     let run = import_areas(&db.url, &file, "lane", &[]);
     assert!(run.status.success(), "{}", text(&run));
     let (lane_parent, lane_code): (i64, String) =
@@ -430,11 +439,10 @@ async fn trim_cuts_a_new_grid_off_its_neighbours_and_hamlets_and_lanes_land_in_t
         village,
     )
     .await;
-    let file = one_feature(
+    let file = feature_file(
         dir.path(),
         "hamlet.geojson",
-        r#"{"编码":"H-TEST-1","名称":"西庄"}"#,
-        &shape,
+        &[(r#"{"编码":"H-TEST-1","名称":"西庄"}"#, &shape)],
     );
     for (expected, label) in [
         ("1 新建 created, 0 改形 reshaped", "first"),
@@ -488,17 +496,15 @@ async fn a_grid_that_grows_into_room_a_later_row_frees_is_stored_on_a_second_pas
     .fetch_one(db.store.pool())
     .await
     .unwrap();
-    let file = dir.path().join("two.geojson");
-    std::fs::write(
-        &file,
-        format!(
-            r#"{{"type":"FeatureCollection","features":[
-{{"type":"Feature","properties":{{"网格编码":"{a_code}"}},"geometry":{grown}}},
-{{"type":"Feature","properties":{{"网格编码":"{b_code}"}},"geometry":{shrunk}}}
-]}}"#
-        ),
-    )
-    .unwrap();
+    let (a_props, b_props) = (
+        format!(r#"{{"网格编码":"{a_code}"}}"#),
+        format!(r#"{{"网格编码":"{b_code}"}}"#),
+    );
+    let file = feature_file(
+        dir.path(),
+        "two.geojson",
+        &[(&a_props, &grown), (&b_props, &shrunk)],
+    );
     let run = import_areas(&db.url, &file, "grid", &[]);
     let out = text(&run);
     assert!(run.status.success(), "{out}");

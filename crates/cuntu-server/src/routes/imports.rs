@@ -880,18 +880,7 @@ async fn run(
 ) -> JobState {
     let started = Instant::now();
     let total = plan.storable();
-    let progress_id = id.to_string();
-    let mut progress = move |done: usize| {
-        let seconds = started.elapsed().as_secs_f64().max(1e-6);
-        set_state(
-            &progress_id,
-            JobState::Running {
-                done,
-                total,
-                rows_per_second: done as f64 / seconds,
-            },
-        );
-    };
+    let mut progress = progress_of(id, started, total);
     let layer = plan.layer;
     let before = state.store.layer_count(layer.as_str()).await.ok();
     let bbox = bbox(plan.staged.iter().map(|(_, s)| s.lon_lat()));
@@ -969,6 +958,22 @@ async fn run(
 
 /// The end of a job that wrote: its audit entry, and its file deleted (the report stays for
 /// the page).
+/// What a running job reports as it goes: rows done of `total`, and rows per second.
+fn progress_of(id: &str, started: Instant, total: usize) -> impl FnMut(usize) + Send {
+    let id = id.to_string();
+    move |done: usize| {
+        let seconds = started.elapsed().as_secs_f64().max(1e-6);
+        set_state(
+            &id,
+            JobState::Running {
+                done,
+                total,
+                rows_per_second: done as f64 / seconds,
+            },
+        );
+    }
+}
+
 /// A job whose transaction the database refused: it rolled back, and the cadre reads why.
 fn write_failed(api: ApiError) -> JobState {
     JobState::Failed {
@@ -1017,18 +1022,7 @@ async fn run_areas(
         })
         .collect();
     let total = rows.len();
-    let progress_id = id.to_string();
-    let mut progress = move |done: usize| {
-        let seconds = started.elapsed().as_secs_f64().max(1e-6);
-        set_state(
-            &progress_id,
-            JobState::Running {
-                done,
-                total,
-                rows_per_second: done as f64 / seconds,
-            },
-        );
-    };
+    let mut progress = progress_of(id, started, total);
     let before = state.store.layer_count("areas").await.ok();
     let result = state
         .store

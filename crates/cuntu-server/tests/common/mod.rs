@@ -382,3 +382,16 @@ pub fn operation_parameters(operation: &Value) -> Vec<(String, String)> {
         })
         .unwrap_or_default()
 }
+
+/// A value as a URL's query or path takes it: unreserved bytes as they are, the rest %XX.
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
