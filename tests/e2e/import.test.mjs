@@ -20,6 +20,7 @@
 //   ogr2ogr -f XLSX -oo AUTODETECT_TYPE=YES roster-yehe.xlsx roster.csv
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASE, idle, launchBrowser, newPage, READY_TIMEOUT, renderedHouseholds, settle, SHOTS, TEST_TIMEOUT, waitForMap } from './lib.mjs';
@@ -114,6 +115,46 @@ test('a village cadre imports a roster XLSX, maps a field, reads the report and 
     assert.equal(h.grid_name, '网格01');
     await settle(page);
     await page.screenshot({ path: path.join(SHOTS, 'import-on-map-phone.png') });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a grid worker, who imports nothing, downloads their households from the same page as CSV', { timeout: TEST_TIMEOUT }, async () => {
+  const session = await newPage(browser, { ...PHONE, user: 'worker' });
+  const { page, context, errors } = session;
+  try {
+    await page.goto(`${BASE}/import`, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector('#export-download', { timeout: READY_TIMEOUT });
+    // No import for this role, but the export is there, in Chinese.
+    assert.match(await page.textContent('#import-error'), /只有镇管理员和村干部/);
+    assert.equal(await page.textContent('#export h2'), '导出数据');
+    assert.equal(await page.getAttribute('#export-download', 'href'), '/api/exports/households?format=xlsx&crs=4326');
+    await page.selectOption('#export-format', 'csv');
+    assert.equal(await page.getAttribute('#export-download', 'href'), '/api/exports/households?format=csv&crs=4326');
+    await settle(page);
+    await shot(page, 'import-export-phone.png');
+
+    const idsOf = async () => {
+      const overview = await (await context.request.get(`${BASE}/api/worker/overview`)).json();
+      return overview.households.features.map((f) => String(f.id ?? f.properties.id)).sort();
+    };
+    const before = await idsOf();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-download')]);
+    assert.equal(download.suggestedFilename(), 'cuntu-households-4326.csv');
+    const text = fs.readFileSync(await download.path(), 'utf8');
+    const lines = text.trim().split(/\r?\n/);
+    // GDAL's CSV: the point as X and Y (lon, lat), then the fields.
+    const header = lines[0].split(',');
+    assert.deepEqual(header.slice(0, 3).map((h) => h.replaceAll('"', '')), ['X', 'Y', 'id'], lines[0]);
+    assert.ok(lines[0].includes('head_name') && lines[0].includes('phone'), lines[0]);
+    // The worker's households, as their own page lists them (the import test may add some to
+    // the same grid meanwhile: then the list read after the download is the one).
+    const inFile = lines.slice(1).map((l) => l.split(',')[2].replaceAll('"', '')).sort();
+    const after = await idsOf();
+    assert.ok(inFile.length >= 20, `only ${inFile.length} households in the file`);
+    assert.ok(JSON.stringify(inFile) === JSON.stringify(before) || JSON.stringify(inFile) === JSON.stringify(after), `the file has ${inFile.length} households (${inFile.slice(0, 3)}), the worker's page ${before.length} (${before.slice(0, 3)})`);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

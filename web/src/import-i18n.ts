@@ -89,6 +89,19 @@ const zh = {
   'target.code': '编码',
   needFile: '请先选择文件',
   more: '……另有 {n} 行',
+  'export.title': '导出数据',
+  'export.intro': '把一个图层下载为文件。住户只含您管辖范围内的，个人信息按您的角色脱敏，与地图上看到的相同；每次导出住户都会记入审计日志。',
+  'export.layer': '图层',
+  'export.layer.areas': '区域边界（镇、村、网格）',
+  'export.format': '格式',
+  'format.xlsx': 'Excel 表格（.xlsx）',
+  'format.gpkg': 'GeoPackage（.gpkg）',
+  'format.shp': 'Shapefile（.zip）',
+  'format.kml': 'KML（奥维、谷歌地球）',
+  'format.geojson': 'GeoJSON',
+  'format.csv': 'CSV',
+  'export.crs': '坐标系',
+  'export.download': '下载',
 } as const;
 
 type Key = keyof typeof zh;
@@ -180,6 +193,19 @@ const en: Record<Key, string> = {
   'target.code': 'Code',
   needFile: 'Choose a file first',
   more: '… and {n} more rows',
+  'export.title': 'Export data',
+  'export.intro': 'Download a layer as a file. Households are only those in your area, with personal fields masked for your role as on the map; each export of households is written to the audit log.',
+  'export.layer': 'Layer',
+  'export.layer.areas': 'Area boundaries (township, villages, grids)',
+  'export.format': 'Format',
+  'format.xlsx': 'Excel spreadsheet (.xlsx)',
+  'format.gpkg': 'GeoPackage (.gpkg)',
+  'format.shp': 'Shapefile (.zip)',
+  'format.kml': 'KML (Ovital, Google Earth)',
+  'format.geojson': 'GeoJSON',
+  'format.csv': 'CSV',
+  'export.crs': 'Coordinates',
+  'export.download': 'Download',
 };
 
 export function mt(key: Key): string {

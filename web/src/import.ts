@@ -513,6 +513,55 @@ function renderJob(job: JobStatus): HTMLElement {
   return s;
 }
 
+// ---- export -------------------------------------------------------------------------------
+
+const EXPORT_LAYERS = ['households', 'areas', 'facilities', 'hazards', 'roads'] as const;
+const EXPORT_FORMATS = ['xlsx', 'gpkg', 'shp', 'kml', 'geojson', 'csv'] as const;
+const EXPORT_CRS = ['4326', '4490'] as const;
+
+/** A layer as a file: the link is the download (GET /api/exports/{layer}), built from the choices. */
+function buildExport(): HTMLElement {
+  const s = el('section', { class: 'imp-section imp-export', id: 'export' });
+  const layer = el('select', { id: 'export-layer' });
+  const format = el('select', { id: 'export-format' });
+  const crs = el('select', { id: 'export-crs' });
+  const link = el('a', { id: 'export-download', class: 'imp-button primary', download: '' });
+  s.append(
+    el('h2', { 'data-k': 'export.title' }),
+    el('p', { 'data-k': 'export.intro', class: 'imp-intro' }),
+    el('label', { for: 'export-layer', 'data-k': 'export.layer' }),
+    layer,
+    el('label', { for: 'export-format', 'data-k': 'export.format' }),
+    format,
+    el('label', { for: 'export-crs', 'data-k': 'export.crs' }),
+    crs,
+    link,
+  );
+  const update = () => {
+    link.href = `/api/exports/${layer.value}?format=${format.value}&crs=${crs.value}`;
+  };
+  [layer, format, crs].forEach((n) => n.addEventListener('change', update));
+  return s;
+}
+
+function renderExport(): void {
+  const s = root.querySelector<HTMLElement>('#export');
+  if (!s) return;
+  s.querySelectorAll<HTMLElement>('[data-k]').forEach((n) => (n.textContent = mt(n.dataset.k as Parameters<typeof mt>[0])));
+  const fill = (id: string, values: readonly string[], label: (v: string) => string) => {
+    const select = s.querySelector<HTMLSelectElement>(id)!;
+    const keep = select.value || values[0];
+    select.replaceChildren(...values.map((v) => el('option', { value: v }, label(v))));
+    select.value = keep;
+  };
+  fill('#export-layer', EXPORT_LAYERS, (l) => mt(l === 'areas' ? 'export.layer.areas' : (`layer.${l}` as 'layer.households')));
+  fill('#export-format', EXPORT_FORMATS, (f) => mt(`format.${f}` as 'format.xlsx'));
+  fill('#export-crs', EXPORT_CRS, (c) => mt(`crs.${c}` as 'crs.4326'));
+  const link = s.querySelector<HTMLAnchorElement>('#export-download')!;
+  link.textContent = mt('export.download');
+  s.querySelector('#export-layer')!.dispatchEvent(new Event('change'));
+}
+
 function render(): void {
   renderForm();
   const out = root.querySelector<HTMLElement>('#import-out')!;
@@ -522,6 +571,7 @@ function render(): void {
   if (state.dry && !(state.job && state.job.state === 'done')) out.append(renderDry(state.dry));
   root.querySelector<HTMLElement>('h1')!.textContent = mt('title');
   root.querySelector<HTMLElement>('.imp-intro')!.textContent = mt('intro');
+  renderExport();
 }
 
 export async function startImport(): Promise<void> {
@@ -534,14 +584,20 @@ export async function startImport(): Promise<void> {
   root.append(el('h1'), el('p', { class: 'imp-intro' }));
   const roles = new Set((me.roles ?? []).map((r) => r.role));
   if (!roles.has('township_admin') && !roles.has('village_cadre')) {
-    root.append(el('p', { class: 'imp-warn', id: 'import-error' }, mt('noRole')));
+    // Everyone signed in may still take the layers out, as far as their area reaches.
+    root.append(el('p', { class: 'imp-note', id: 'import-error' }, mt('noRole')), buildExport());
     document.body.append(root);
-    root.querySelector<HTMLElement>('h1')!.textContent = mt('title');
-    root.querySelector<HTMLElement>('.imp-intro')!.textContent = mt('intro');
+    const header = () => {
+      root.querySelector<HTMLElement>('h1')!.textContent = mt('title');
+      root.querySelector<HTMLElement>('.imp-intro')!.textContent = mt('intro');
+      renderExport();
+    };
+    onLangChange(header);
+    header();
     return;
   }
   form = buildForm();
-  root.append(form, el('div', { id: 'import-out' }));
+  root.append(form, el('div', { id: 'import-out' }), buildExport());
   document.body.append(root);
   window.__cuntuImport = { state: () => state };
   onLangChange(() => render());

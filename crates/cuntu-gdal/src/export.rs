@@ -36,6 +36,43 @@ impl ExportFormat {
             _ => return None,
         })
     }
+
+    /// The file's ending as written (a Shapefile travels zipped).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Gpkg => "gpkg",
+            Self::Shp => "shp.zip",
+            Self::Kml => "kml",
+            Self::GeoJson => "geojson",
+            Self::Csv => "csv",
+            Self::Xlsx => "xlsx",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Gpkg => "application/geopackage+sqlite3",
+            Self::Shp => "application/zip",
+            Self::Kml => "application/vnd.google-earth.kml+xml",
+            Self::GeoJson => "application/geo+json",
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+}
+
+/// The CRSs a layer is exported in: WGS84 (4326) or CGCS2000 (4490), as a number or
+/// `EPSG:` code.
+pub fn parse_epsg(s: &str) -> Option<u32> {
+    match s
+        .trim()
+        .trim_start_matches("EPSG:")
+        .trim_start_matches("epsg:")
+    {
+        "4326" => Some(4326),
+        "4490" => Some(4490),
+        _ => None,
+    }
 }
 
 /// One layer to write.

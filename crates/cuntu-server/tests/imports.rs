@@ -601,3 +601,134 @@ async fn grids_from_the_web_stay_in_the_cadres_village_and_reimport_by_code() {
         );
     }
 }
+
+/// A GET with the session cookie: status, content type, body.
+async fn download(url: &str, cookie: Option<&str>) -> (StatusCode, String, Vec<u8>) {
+    let mut request = client().get(url).header("accept-language", "en");
+    if let Some(c) = cookie {
+        request = request.header("cookie", c);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status();
+    let kind = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, kind, r.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn layers_download_as_files_with_households_in_scope_and_masked_as_the_api_shows_them() {
+    use calamine::{Data, Reader, Xlsx};
+    let f = fixture().await;
+    // Two households in the west grid (the worker's), one in the east.
+    for (lon, name, phone) in [
+        (114.305, "王一", "13812345678"),
+        (114.306, "王二", "13912345678"),
+        (114.315, "李三", "13712345678"),
+    ] {
+        sqlx::query(
+            "INSERT INTO households (geom, house_number, head_name, phone, id_card) \
+             VALUES (ST_SetSRID(ST_MakePoint($1, 30.61), 4326), $2, $2, $3, '330102199001011234')",
+        )
+        .bind(lon)
+        .bind(name)
+        .bind(phone)
+        .execute(f.db.store.pool())
+        .await
+        .unwrap();
+    }
+
+    // Each user's spreadsheet holds the households they may read, each cell as the API shows it.
+    for (who, cookie, expected) in [("worker", &f.worker, 2), ("cadre", &f.cadre, 3)] {
+        let (status, kind, bytes) = download(
+            &format!("{}/api/exports/households?format=xlsx", f.base),
+            Some(cookie),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{who}");
+        assert!(kind.contains("spreadsheetml"), "{who}: {kind}");
+        let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).expect("an xlsx");
+        let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+        let rows: Vec<&[Data]> = sheet.rows().collect();
+        let column = |name: &str| rows[0].iter().position(|c| *c == name).unwrap();
+        assert_eq!(rows.len() - 1, expected, "{who}");
+        for row in &rows[1..] {
+            let id = row[column("id")].to_string();
+            let (status, api) =
+                common::get_as(&format!("{}/api/households/{id}", f.base), Some(cookie)).await;
+            assert_eq!(status, StatusCode::OK);
+            for field in ["head_name", "phone", "id_card", "house_number"] {
+                let cell = row[column(field)].to_string();
+                let shown = api[field].as_str().unwrap_or_default();
+                assert_eq!(cell, shown, "{who}: {field} of household {id}");
+            }
+        }
+        // ID numbers are masked for both roles; the worker, who calls the households, has
+        // whole phone numbers, the cadre masked ones.
+        for row in &rows[1..] {
+            assert_eq!(
+                row[column("id_card")].to_string(),
+                "3301**********1234",
+                "{who}"
+            );
+            let phone = row[column("phone")].to_string();
+            assert_eq!(phone.contains('*'), who == "cadre", "{who}: {phone}");
+        }
+    }
+
+    // The admin takes the grids as a GeoPackage in CGCS2000 and the households as a zipped
+    // Shapefile; each export of households is audited.
+    let (status, kind, bytes) = download(
+        &format!("{}/api/exports/areas?format=gpkg&crs=4490", f.base),
+        Some(&f.admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(kind, "application/geopackage+sqlite3");
+    assert!(bytes.starts_with(b"SQLite format 3\0"));
+    let (status, kind, bytes) = download(
+        &format!("{}/api/exports/households?format=shp", f.base),
+        Some(&f.admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(kind, "application/zip");
+    assert!(bytes.starts_with(b"PK\x03\x04"));
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'export_households'")
+            .fetch_one(f.db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(audited, 3);
+
+    // What a user can act on: an unknown layer, format or CRS, or no session.
+    for (path, cookie, status, says) in [
+        (
+            "/api/exports/parcels",
+            Some(&f.cadre),
+            StatusCode::NOT_FOUND,
+            "households",
+        ),
+        (
+            "/api/exports/roads?format=dwg",
+            Some(&f.cadre),
+            StatusCode::BAD_REQUEST,
+            "gpkg",
+        ),
+        (
+            "/api/exports/roads?crs=4547",
+            Some(&f.cadre),
+            StatusCode::BAD_REQUEST,
+            "4490",
+        ),
+        ("/api/exports/roads", None, StatusCode::UNAUTHORIZED, ""),
+    ] {
+        let (got, _, body) =
+            download(&format!("{}{path}", f.base), cookie.map(|c| c.as_str())).await;
+        assert_eq!(got, status, "{path}");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains(says), "{path}: {text}");
+    }
+}

@@ -10,6 +10,8 @@ use cuntu_core::import::{
 };
 use serde::Serialize;
 
+use cuntu_core::auth::{self, Assignment, Visibility};
+
 use crate::households::SCOPE_CTE;
 use crate::{Store, StoreError};
 
@@ -366,9 +368,39 @@ impl Store {
             .await?)
     }
 
-    /// The households below `scope_roots` with their personal fields unmasked: the caller
-    /// masks them per role with `core::auth` (each row carries its chain for that).
-    pub async fn export_households(&self, scope_roots: &[i64]) -> Result<ExportTable, StoreError> {
+    /// The households someone with `assignments` may read, their personal fields masked as
+    /// the API masks them: per row, by the role held on the household's chain.
+    pub async fn export_households(
+        &self,
+        assignments: &[Assignment],
+    ) -> Result<ExportTable, StoreError> {
+        let roots = auth::household_scope_roots(assignments);
+        let mut table = self.export_households_unmasked(&roots).await?;
+        let col = |n: &str| table.columns.iter().position(|c| *c == n);
+        let (name_i, phone_i, id_i, tags_i) =
+            (col("head_name"), col("phone"), col("id_card"), col("tags"));
+        table.rows.retain_mut(|r| {
+            let Some(access) = auth::household_access(assignments, &r.chain) else {
+                return false;
+            };
+            let mut apply = |i: Option<usize>, v: Visibility, mask: fn(&str) -> String| {
+                if let Some(i) = i {
+                    r.values[i] = auth::reveal(r.values[i].take(), v, mask);
+                }
+            };
+            apply(name_i, access.names, |s| s.to_string());
+            apply(phone_i, access.phone, auth::mask_phone);
+            apply(id_i, access.id_card, auth::mask_id_card);
+            apply(tags_i, access.tags, |s| s.to_string());
+            true
+        });
+        Ok(table)
+    }
+
+    async fn export_households_unmasked(
+        &self,
+        scope_roots: &[i64],
+    ) -> Result<ExportTable, StoreError> {
         let rows: Vec<HouseholdExportRow> = sqlx::query_as(&format!(
             "{SCOPE_CTE} SELECT ST_AsBinary(h.geom), ARRAY[h.id::text, h.house_number, \
                  h.address, h.head_name, h.members::text, h.phone, h.id_card, \

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use cuntu_core::area::AreaKind;
-use cuntu_core::auth::{self, Visibility};
+use cuntu_core::auth;
 use cuntu_core::import::{self as core_import, ImportLayer, InputRow, Mapping, SourceCrs};
 use cuntu_gdal::export::{ExportFormat, OutTable};
 use cuntu_store::area_import::AreaImport;
@@ -543,13 +543,12 @@ pub async fn export(store: &Store, args: &ExportArgs) -> Result<()> {
             args.format
         )
     })?;
-    let epsg: u32 = match args.crs.trim_start_matches("EPSG:") {
-        "4326" => 4326,
-        "4490" => 4490,
-        other => {
-            bail!("导出坐标系只能是 4326 或 4490 / the export CRS is 4326 or 4490, not {other}")
-        }
-    };
+    let epsg = cuntu_gdal::export::parse_epsg(&args.crs).with_context(|| {
+        format!(
+            "导出坐标系只能是 4326 或 4490 / the export CRS is 4326 or 4490, not {}",
+            args.crs
+        )
+    })?;
     let (table, user) = if args.layer == "households" {
         let name = args
             .user
@@ -560,28 +559,7 @@ pub async fn export(store: &Store, args: &ExportArgs) -> Result<()> {
             .await?
             .with_context(|| format!("没有用户 {name} / no user {name}"))?;
         let account = store.account(&user).await?;
-        let assignments = account.assignments();
-        let roots = auth::household_scope_roots(&assignments);
-        let mut table = store.export_households(&roots).await?;
-        // Mask per row, as the API does: the role held on the household's chain decides.
-        let col = |n: &str| table.columns.iter().position(|c| *c == n);
-        let (name_i, phone_i, id_i, tags_i) =
-            (col("head_name"), col("phone"), col("id_card"), col("tags"));
-        table.rows.retain_mut(|r| {
-            let Some(access) = auth::household_access(&assignments, &r.chain) else {
-                return false;
-            };
-            let mut apply = |i: Option<usize>, v: Visibility, mask: fn(&str) -> String| {
-                if let Some(i) = i {
-                    r.values[i] = auth::reveal(r.values[i].take(), v, mask);
-                }
-            };
-            apply(name_i, access.names, |s| s.to_string());
-            apply(phone_i, access.phone, auth::mask_phone);
-            apply(id_i, access.id_card, auth::mask_id_card);
-            apply(tags_i, access.tags, |s| s.to_string());
-            true
-        });
+        let table = store.export_households(&account.assignments()).await?;
         (table, Some(user))
     } else {
         (store.export_public_layer(&args.layer).await?, None)

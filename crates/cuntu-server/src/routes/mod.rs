@@ -1,6 +1,7 @@
 //! One router per resource, merged here; the web build is served for everything else.
 
 mod api;
+mod exports;
 mod grid_edits;
 pub(crate) mod grid_layer;
 mod health;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(session::router())
         .merge(households::router())
         .merge(imports::router())
+        .merge(exports::router())
         .merge(grid_edits::router())
         .merge(grid_layer::router())
         .merge(worker::router())

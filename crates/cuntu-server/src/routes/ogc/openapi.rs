@@ -52,6 +52,8 @@ const MVT: &str = "application/vnd.mapbox-vector-tile";
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 const CSV: &str = "text/csv";
 const PNG: &str = "image/*";
+/// An export: GeoPackage, zipped Shapefile, KML, GeoJSON, CSV or XLSX, as asked.
+const FILE: &str = "*/*";
 const NONE: &str = "";
 const B: Option<&str> = Some("application/json");
 const FEATURE: Option<&str> = Some("application/geo+json");
@@ -141,6 +143,7 @@ pub const OPERATIONS: &[Operation] = &[
     op("GET", "/api/imports/{id}", "Imports", "An import's state: rows done of total, rows per second, the final report", &[], None, JSON),
     op("POST", "/api/imports/{id}/dry-run", "Imports", "The dry run again with an edited mapping, CRS or key", &[], B, JSON),
     op("POST", "/api/imports/{id}/commit", "Imports", "Import, all or nothing, as a background job (202)", &[], B, JSON),
+    op("GET", "/api/exports/{layer}", "Imports", "A layer (households, areas, roads, facilities, hazards) as a file: format gpkg (default), shp (zipped), kml, geojson, csv or xlsx; crs 4326 (default) or 4490. Households only in your scope, masked per role", &["format", "crs"], None, FILE),
     op("POST", "/api/incidents", "Incidents", "Report an incident, placed by its location", &[], B, JSON),
     op("GET", "/api/incidents/stats", "Incidents", "On-time figures per grade and department", &[], None, JSON),
     op("GET", "/api/incidents/stats.csv", "Incidents", "The on-time figures as CSV (headings in the request's language)", &[], None, CSV),
