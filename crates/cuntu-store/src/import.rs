@@ -5,12 +5,11 @@
 //! with a key (`--key FIELD`) updates the row an earlier import made with that key in the same
 //! village (see [`VILLAGE_KEY`]).
 
+use cuntu_core::auth::{self, Assignment, Visibility};
 use cuntu_core::import::{
     FacilityRow, HazardRow, HouseholdRow, HouseholdUpdate, JoinCandidate, RoadRow, StagedRow,
 };
 use serde::Serialize;
-
-use cuntu_core::auth::{self, Assignment, Visibility};
 
 use crate::households::SCOPE_CTE;
 use crate::{Store, StoreError};

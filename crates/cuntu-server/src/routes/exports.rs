@@ -4,8 +4,7 @@
 //! roads, facilities, hazards) carry no personal fields.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use cuntu_gdal::export::{parse_epsg, ExportFormat, OutTable};
@@ -13,7 +12,7 @@ use serde::Deserialize;
 
 use crate::auth::Viewer;
 use crate::error::ApiError;
-use crate::routes::bad;
+use crate::routes::{attachment, bad};
 use crate::AppState;
 
 const LAYERS: [&str; 5] = ["households", "areas", "roads", "facilities", "hazards"];
@@ -71,34 +70,33 @@ async fn export(
     let file_name = format!("cuntu-{layer}-{epsg}.{}", format.extension());
     let target = file_name.clone();
     // GDAL writes files, and blocks: a private temporary folder, gone when the bytes are read.
-    let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+    let written = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let written = cuntu_gdal::export::write(&out, format, epsg, &dir.path().join(&target))
             .map_err(|e| e.en)?;
         std::fs::read(written).map_err(|e| e.to_string())
     })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r)
-    .map_err(|e| {
-        tracing::error!("export of {layer} as {asked} failed: {e}");
-        ApiError::Internal
-    })?;
+    .await;
+    let bytes = match written {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            tracing::error!("export of {layer} as {asked} failed: {e}");
+            return Err(ApiError::Internal);
+        }
+        Err(e) => {
+            tracing::error!("export of {layer} as {asked} panicked: {e}");
+            return Err(ApiError::Internal);
+        }
+    };
     if layer == "households" {
         let mut entry = viewer.audit_entry("export_households", Some(file_name.clone()));
         entry.detail = serde_json::json!({ "rows": rows, "format": asked, "crs": epsg });
         state.store.audit(entry).await?;
     }
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, format.content_type().to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file_name}\""),
-            ),
-        ],
+    Ok(attachment(
+        format.content_type(),
+        &file_name,
+        &file_name,
         bytes,
-    )
-        .into_response())
+    ))
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::Utc;
@@ -35,6 +35,7 @@ use super::{bad, json_body, townships_of, valid_lon_lat};
 use crate::auth::Viewer;
 use crate::error::ApiError;
 use crate::i18n::Lang;
+use crate::routes::attachment;
 use crate::AppState;
 
 /// Walking speed to a shelter, metres a minute (4 km/h: families with children and elders).
@@ -634,36 +635,6 @@ fn exposure_table(e: &Exposure, scope: &LeaderScope) -> (Vec<String>, Vec<Vec<Va
     }
 }
 
-fn attachment(content_type: &'static str, filename: &str, body: Vec<u8>) -> Response {
-    // RFC 6266: an ASCII fallback and the UTF-8 name.
-    let disposition = format!(
-        "attachment; filename=\"exposure.{}\"; filename*=UTF-8''{}",
-        filename.rsplit('.').next().unwrap_or("bin"),
-        percent_encode(filename)
-    );
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 async fn exposure_for_export(
     state: &AppState,
     viewer: &Viewer,
@@ -696,6 +667,7 @@ async fn exposure_xlsx(
     })?;
     Ok(attachment(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "exposure.xlsx",
         "风险暴露清单.xlsx",
         bytes,
     ))
@@ -758,6 +730,7 @@ async fn exposure_csv(
     }
     Ok(attachment(
         "text/csv; charset=utf-8",
+        "exposure.csv",
         "风险暴露清单.csv",
         out,
     ))

@@ -150,3 +150,41 @@ pub(crate) async fn townships_of(state: &AppState, viewer: &Viewer) -> Vec<i64> 
 pub(crate) fn valid_lon_lat(lon: f64, lat: f64) -> bool {
     lon.is_finite() && lat.is_finite() && lon.abs() <= 180.0 && lat.abs() <= 90.0
 }
+
+/// A file to download. RFC 6266: `ascii_name` for clients that read only `filename`, and the
+/// (possibly Chinese) `name` as UTF-8 in `filename*`.
+pub(crate) fn attachment(
+    content_type: &str,
+    ascii_name: &str,
+    name: &str,
+    body: Vec<u8>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let disposition = format!(
+        "attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{}",
+        percent_encode(name)
+    );
+    (
+        axum::http::StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A value as a URL or a header's `filename*` takes it: unreserved bytes as they are, the
+/// rest as %XX.
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -445,18 +445,6 @@ fn feature(c: &Collection, viewer: &Viewer, row: FeatureRow, base: &str) -> Opti
     }))
 }
 
-fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn content_crs(uri: &str) -> (HeaderName, HeaderValue) {
     (
         HeaderName::from_static("content-crs"),
@@ -569,7 +557,13 @@ async fn items(
     let kept: Vec<String> = params
         .iter()
         .filter(|(n, _)| n != "offset" && n != "f" && n != "limit")
-        .map(|(n, v)| format!("{}={}", percent_encode(n), percent_encode(v)))
+        .map(|(n, v)| {
+            format!(
+                "{}={}",
+                crate::routes::percent_encode(n),
+                crate::routes::percent_encode(v)
+            )
+        })
         .collect();
     let page_path = |offset: i64| {
         let mut q = kept.clone();
